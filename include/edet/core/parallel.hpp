@@ -1,0 +1,84 @@
+// edet/core/parallel.hpp - thread count and parallel loops, OpenMP optional.
+//
+// Kernels never start threads; their callers (layers, models) split work with
+// parallel_for. Every output element is computed by exactly one iteration with the same
+// arithmetic whatever the split, so results do not depend on the thread count.
+// Built without -fopenmp everything runs serially and no unknown-pragma warning appears,
+// because the pragmas are emitted through _Pragma only when _OPENMP is defined.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+#include "edet/core/arch.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#define EDET_PRAGMA(x) _Pragma(#x)
+#define EDET_OMP(x) EDET_PRAGMA(omp x)
+#else
+#define EDET_OMP(x)
+#endif
+
+EDET_NAMESPACE_BEGIN
+
+namespace detail {
+inline std::atomic<int>& thread_setting() {
+    static std::atomic<int> n{0};  // 0 = not set: use the OpenMP default
+    return n;
+}
+}  // namespace detail
+
+// Sets the number of threads edet's parallel loops use (>= 1); 0 restores the default
+// (OMP_NUM_THREADS or the core count).
+inline void set_num_threads(int n) { detail::thread_setting().store(n < 0 ? 0 : n); }
+
+// The number of threads the next parallel loop will use.
+inline int num_threads() {
+    int n = detail::thread_setting().load();
+    if (n > 0) return n;
+#if defined(_OPENMP)
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+// Index of the calling thread inside a parallel region (0 outside one).
+inline int thread_index() {
+#if defined(_OPENMP)
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// Calls body(begin_i, end_i) on disjoint chunks covering [begin, end), each at least
+// `grain` long (except the last). Chunks are spread over num_threads() threads with a
+// static schedule. Runs inline when there is one chunk or one thread, so small maps
+// (the 8x8 and 4x4 levels) pay no thread start-up.
+template <class Body>
+void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain, Body&& body) {
+    const std::int64_t count = end - begin;
+    if (count <= 0) return;
+    grain = std::max<std::int64_t>(grain, 1);
+    const int threads = num_threads();
+    std::int64_t chunks = std::min<std::int64_t>((count + grain - 1) / grain, threads);
+    if (chunks <= 1) {
+        body(begin, end);
+        return;
+    }
+#if defined(_OPENMP)
+    EDET_OMP(parallel for schedule(static, 1) num_threads(static_cast<int>(chunks)))
+    for (std::int64_t k = 0; k < chunks; ++k) {
+        const std::int64_t b = begin + count * k / chunks;
+        const std::int64_t e = begin + count * (k + 1) / chunks;
+        body(b, e);
+    }
+#else
+    body(begin, end);
+#endif
+}
+
+EDET_NAMESPACE_END

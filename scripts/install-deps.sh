@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs edet's build and test dependencies from Debian's packages, only those that are
+# missing (idempotent; needs root or sudo for apt-get). Usage: scripts/install-deps.sh [--fuzz]
+set -euo pipefail
+packages=(g++ cmake make pkg-config libeigen3-dev libxsimd-dev libstb-dev doctest-dev python3)
+# clang-14 + its runtime give libFuzzer for the bounded fuzz runs.
+packages+=(clang-14 libclang-rt-14-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command: installs missing Debian packages, builds edet and runs every test
+# (unit, parity against ../shared/fixtures, install/consumer), then the same tests under
+# ASan+UBSan, then bounded fuzzing. Exits non-zero on any failure.
+#   scripts/test.sh            everything
+#   EDET_JOBS=4 scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=${EDET_JOBS:-$(nproc)}
+
+scripts/install-deps.sh
+
+echo "== release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+echo "== tests (release)"
+(cd build && ctest --output-on-failure -j"$jobs" -LE slow)
+
+echo "== sanitizer build (ASan+UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDET_SANITIZE=ON \
+  -DEDET_BUILD_BENCH=OFF -DEDET_BUILD_EXAMPLES=OFF -DEDET_BUILD_TOOLS=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+echo "== tests (sanitizers)"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j"$jobs" -LE slow)
+
+if [[ -x fuzz/run.sh ]]; then
+  echo "== bounded fuzzing"
+  fuzz/run.sh
+fi
+echo "== all tests passed"
