@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(g++ cmake make pkg-config libeigen3-dev libxsimd-dev libstb-dev doctest-dev python3)
 # clang-14 + its runtime give libFuzzer for the bounded fuzz runs.
-packages+=(clang-14 libclang-rt-14-dev)
+packages+=(clang-14 libclang-rt-14-dev libomp-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
