@@ -11,6 +11,9 @@ jobs=${EDET_JOBS:-$(nproc)}
 
 scripts/install-deps.sh
 
+echo "== public headers: g++ and clang, C++17 and C++20, -Wall -Wextra -Wpedantic -Werror"
+scripts/check-headers.sh
+
 echo "== release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"

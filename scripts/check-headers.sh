@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Public headers compile warning-free (-Wall -Wextra -Wpedantic -Werror) under g++ and
+# clang, in C++17 and C++20; and every header compiles on its own (self-contained).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+includes="-Iinclude -I/usr/include/eigen3 -I/usr/include/stb"
+flags="-fsyntax-only -Wall -Wextra -Wpedantic -Werror -fopenmp -march=x86-64-v3"
+mapfile -t headers < <(cd include && find edet -name '*.hpp' | sort)
+{
+  for h in "${headers[@]}"; do echo "#include <$h>"; done
+  echo "int main() { return 0; }"
+} > "$work/all.cpp"
+compilers=(g++)
+command -v clang++-14 >/dev/null && compilers+=(clang++-14)
+status=0
+for cxx in "${compilers[@]}"; do
+  for std in c++17 c++20; do
+    if $cxx -std=$std $flags $includes "$work/all.cpp" 2> "$work/err.txt"; then
+      echo "headers: $cxx -std=$std: ${#headers[@]} headers, no warnings"
+    else
+      echo "headers: $cxx -std=$std FAILED"; head -40 "$work/err.txt"; status=1
+    fi
+  done
+done
+# Each header on its own (catches missing includes), g++ C++17, two at a time.
+printf '%s\n' "${headers[@]}" | xargs -P "$(nproc)" -I{} sh -c \
+  "echo '#include <{}>' | g++ -std=c++17 $flags $includes -x c++ - 2>&1 | head -5 | sed 's|^|{}: |'" > "$work/self.txt"
+if [[ -s "$work/self.txt" ]]; then
+  echo "headers: not self-contained:"; cat "$work/self.txt"; status=1
+else
+  echo "headers: each of ${#headers[@]} headers compiles on its own"
+fi
+exit $status
