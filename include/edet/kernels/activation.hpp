@@ -1,13 +1,58 @@
 // edet/kernels/activation.hpp - activation functions, scalar reference and vectorised.
 //
-// CONTRACT (to be completed by the vectorised implementation)
-//   apply_activation(data, count, act): in place over `count` contiguous floats.
-//   activate(x, act) / ref::activate: the scalar definition every kernel epilogue uses.
+// CONTRACT
+//   apply_activation(data, count, act): in place over `count` contiguous floats, any
+//     alignment, any count (the tail shorter than one SIMD batch runs the same vector
+//     code on a padded copy). Multi-threaded callers split [0, count) themselves.
+//   ref::activate(x, act): the scalar definition, in float32:
+//     relu(x) = max(x, 0); relu6(x) = min(max(x, 0), 6);
+//     sigmoid(x) = 1 / (1 + e^-x);  swish(x) = x / (1 + e^-x)  (x * sigmoid(x)).
+//   Vector helpers other kernels fuse into their epilogues (B = xsimd::batch<float>):
+//     exp_batch(x), sigmoid_batch(x), swish_batch(x), activate_batch(x, act).
+//
+// ACCURACY (measured by tests/kernels/activation_test.cpp on a dense sweep of [-88, 88],
+// every 2^-12, against exp in double precision rounded to float):
+//   exp_batch: max error 1 ulp against the correctly rounded value and against std::exp
+//     (relative 7.6e-8 with FMA, 9.8e-8 on SSE2 without FMA, on normal results), including
+//     the subnormal results below e^-87.34; exp(x) = +inf above ln(FLT_MAX) ~ 88.72, 0 below ~ -103.9,
+//     exp(+inf) = +inf, exp(-inf) = 0, exp(NaN) = NaN.
+//   sigmoid_batch / swish_batch on [-100, 100] against ref::activate (std::exp): max
+//     relative 2.5e-7 on normal results (tested <= 3e-7), sigmoid max absolute 1.2e-7,
+//     subnormal results within 1e-38. They are not bit-identical to the reference.
+//   Limits: sigmoid(+-inf) = 1 / 0, sigmoid(100) = 1, swish(-100) = -0, swish(-inf) = -0,
+//     swish(+inf) = +inf; NaN in gives NaN out; no NaN is created from finite or infinite
+//     input (the reference gives swish(-inf) = NaN, we give its limit -0).
+//
+// HOW exp_batch WORKS (the textbook method, our own coefficients):
+//   e^x = 2^n * e^r with n = round(x / ln 2) and r = x - n ln 2 in [-ln2/2, ln2/2]; ln 2 is
+//   split into a high part exact in float and a low correction (Cody-Waite), so r is
+//   accurate; e^r is its Taylor series to degree 7 (truncation error < 5.5e-9, under half
+//   an ulp); 2^n is built from exponent bits in two halves so that results in the
+//   subnormal range round once, correctly scaled, and overflow gives +inf.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+
+// g++ 12 warns (-Wuninitialized / -Wmaybe-uninitialized) inside its own AVX-512 intrinsics
+// once they are inlined (the _mm512_undefined_* idiom, GCC bug 105593); the warning is
+// false, so we silence exactly those two around the code that inlines them.
+#if defined(__GNUC__) && !defined(__clang__)
+#define EDET_SIMD_WARNINGS_BEGIN \
+    _Pragma("GCC diagnostic push") \
+    _Pragma("GCC diagnostic ignored \"-Wuninitialized\"") \
+    _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define EDET_SIMD_WARNINGS_END _Pragma("GCC diagnostic pop")
+#else
+#define EDET_SIMD_WARNINGS_BEGIN
+#define EDET_SIMD_WARNINGS_END
+#endif
+
+EDET_SIMD_WARNINGS_BEGIN
+#include <xsimd/xsimd.hpp>
+EDET_SIMD_WARNINGS_END
 
 #include "edet/core/arch.hpp"
 
@@ -47,9 +92,96 @@ inline void apply_activation(float* data, std::size_t count, Activation a) {
 
 }  // namespace ref
 
-// Entry point (initially the reference; replaced by the xsimd version).
+// The SIMD batch every edet kernel uses: the widest the compiler flags allow.
+using FloatBatch = xsimd::batch<float>;
+inline constexpr std::size_t kFloatLanes = FloatBatch::size;
+
+// e^x, lane by lane (see ACCURACY above).
+template <class B>
+B exp_batch(B x) {
+    using I = xsimd::batch<std::int32_t, typename B::arch_type>;
+    // Beyond these bounds the result is +inf / 0 anyway; clamping keeps n in [-150, 128].
+    const B xc = xsimd::min(xsimd::max(x, B(-104.0f)), B(88.8f));
+    const B n = xsimd::nearbyint(xc * B(1.44269504088896341f));  // round(x / ln 2)
+    // ln 2 = 0.693145751953125 (15 significant bits, so n * hi is exact) + 1.4286068e-6.
+    B r = xsimd::fnma(n, B(0.693145751953125f), xc);
+    r = xsimd::fnma(n, B(1.42860682030942e-6f), r);
+    // e^r = sum_k r^k / k!, k <= 7, by Horner.
+    B p = B(1.0f / 5040.0f);
+    p = xsimd::fma(p, r, B(1.0f / 720.0f));
+    p = xsimd::fma(p, r, B(1.0f / 120.0f));
+    p = xsimd::fma(p, r, B(1.0f / 24.0f));
+    p = xsimd::fma(p, r, B(1.0f / 6.0f));
+    p = xsimd::fma(p, r, B(0.5f));
+    p = xsimd::fma(p, r, B(1.0f));
+    p = xsimd::fma(p, r, B(1.0f));
+    // 2^n = 2^n1 * 2^n2 with n1 = floor(n / 2): both factors are normal floats.
+    const I ni = xsimd::to_int(n);
+    const I n1 = ni >> 1;
+    const I n2 = ni - n1;
+    const B s1 = xsimd::bitwise_cast<B>((n1 + I(127)) << 23);
+    const B s2 = xsimd::bitwise_cast<B>((n2 + I(127)) << 23);
+    const B result = (p * s1) * s2;
+    return xsimd::select(xsimd::isnan(x), x, result);  // NaN stays NaN
+}
+
+// sigmoid(x) = 1 / (1 + e^-x): 1 for large x, 0 for very negative x, never NaN from
+// a non-NaN input.
+template <class B>
+B sigmoid_batch(B x) {
+    return B(1.0f) / (B(1.0f) + exp_batch(-x));
+}
+
+// swish(x) = x / (1 + e^-x), as the reference writes it. Below -88.8, e^-x is +inf and
+// the quotient is -0 (the reference's value), also for x = -inf where x / inf would be NaN.
+template <class B>
+B swish_batch(B x) {
+    const B q = x / (B(1.0f) + exp_batch(-x));
+    return xsimd::select(x < B(-88.8f), B(-0.0f), q);
+}
+
+template <class B>
+B activate_batch(B x, Activation a) {
+    switch (a) {
+        case Activation::none: return x;
+        // Written as std::max / std::min evaluate, so NaN and -0 pass as in the reference.
+        case Activation::relu: return xsimd::select(x < B(0.0f), B(0.0f), x);
+        case Activation::relu6: {
+            const B y = xsimd::select(x < B(0.0f), B(0.0f), x);
+            return xsimd::select(B(6.0f) < y, B(6.0f), y);
+        }
+        case Activation::swish: return swish_batch(x);
+        case Activation::sigmoid: return sigmoid_batch(x);
+    }
+    return x;
+}
+
+namespace detail {
+template <Activation A>
+void apply_activation_static(float* data, std::size_t count) {
+    const std::size_t full = count - count % kFloatLanes;
+    for (std::size_t i = 0; i < full; i += kFloatLanes)
+        activate_batch(FloatBatch::load_unaligned(data + i), A).store_unaligned(data + i);
+    if (full < count) {  // the tail, through the same vector code
+        alignas(64) float tail[kFloatLanes] = {};
+        std::copy(data + full, data + count, tail);
+        activate_batch(FloatBatch::load_aligned(tail), A).store_aligned(tail);
+        std::copy(tail, tail + (count - full), data + full);
+    }
+}
+}  // namespace detail
+
+// Entry point: the xsimd version. none/relu/relu6 give exactly ref::activate's values
+// (NaN and -0 included); swish/sigmoid are within the tolerance above.
 inline void apply_activation(float* data, std::size_t count, Activation a) {
-    ref::apply_activation(data, count, a);
+    if (count == 0) return;
+    switch (a) {
+        case Activation::none: return;
+        case Activation::relu: return detail::apply_activation_static<Activation::relu>(data, count);
+        case Activation::relu6: return detail::apply_activation_static<Activation::relu6>(data, count);
+        case Activation::swish: return detail::apply_activation_static<Activation::swish>(data, count);
+        case Activation::sigmoid: return detail::apply_activation_static<Activation::sigmoid>(data, count);
+    }
 }
 
 }  // namespace kernels

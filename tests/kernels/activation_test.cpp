@@ -1,0 +1,168 @@
+// Tests for edet/kernels/activation.hpp: exp accuracy, limits, vector vs scalar reference.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "edet/kernels/activation.hpp"
+#include "test_util.hpp"
+
+using edet::Activation;
+namespace k = edet::kernels;
+
+namespace {
+
+std::int64_t float_bits(float f) {
+    std::int32_t i;
+    std::memcpy(&i, &f, sizeof i);
+    return i;
+}
+
+// Distance in units in the last place between two finite floats of the same sign.
+std::int64_t ulp_distance(float a, float b) { return std::llabs(float_bits(a) - float_bits(b)); }
+
+// One lane at a time through the vector helper.
+float exp_lane(float x) {
+    alignas(64) float v[k::kFloatLanes];
+    for (auto& e : v) e = x;
+    k::exp_batch(k::FloatBatch::load_aligned(v)).store_aligned(v);
+    return v[0];
+}
+
+float activate_lane(float x, Activation a) {
+    float v = x;
+    k::apply_activation(&v, 1, a);
+    return v;
+}
+
+}  // namespace
+
+TEST_CASE("activation: exp_batch is within 1 ulp of the correctly rounded e^x on [-88, 88]") {
+    // Dense sweep, every 2^-12, vectorised over contiguous points.
+    const std::size_t count = 176 * 4096 + 1;
+    std::vector<float> x(count), got(count);
+    for (std::size_t i = 0; i < count; ++i) x[i] = -88.0f + static_cast<float>(i) / 4096.0f;
+    for (std::size_t i = 0; i + k::kFloatLanes <= count; i += k::kFloatLanes)
+        k::exp_batch(k::FloatBatch::load_unaligned(x.data() + i)).store_unaligned(got.data() + i);
+    for (std::size_t i = count - count % k::kFloatLanes; i < count; ++i) got[i] = exp_lane(x[i]);
+    std::int64_t max_ulp = 0, max_ulp_std = 0;
+    double max_rel = 0.0;
+    float worst = 0.0f;
+    for (std::size_t i = 0; i < count; ++i) {
+        const double exact = std::exp(static_cast<double>(x[i]));
+        const float rounded = static_cast<float>(exact);
+        const std::int64_t u = ulp_distance(got[i], rounded);
+        if (u > max_ulp) {
+            max_ulp = u;
+            worst = x[i];
+        }
+        max_ulp_std = std::max(max_ulp_std, ulp_distance(got[i], std::exp(x[i])));
+        if (rounded >= std::numeric_limits<float>::min())  // relative error on normal results
+            max_rel = std::max(max_rel, std::fabs(got[i] - exact) / exact);
+    }
+    MESSAGE("exp_batch over [-88, 88] step 2^-12 (", k::kFloatLanes, " lanes): max ", max_ulp,
+            " ulp vs correctly rounded (at x = ", worst, "), max ", max_ulp_std,
+            " ulp vs std::exp, max relative error ", max_rel);
+    CHECK(max_ulp <= 1);
+    CHECK(max_ulp_std <= 2);
+    CHECK(max_rel < 1.2e-7);
+}
+
+TEST_CASE("activation: limits and special values") {
+    const float inf = std::numeric_limits<float>::infinity();
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    CHECK(exp_lane(0.0f) == 1.0f);
+    CHECK(exp_lane(inf) == inf);
+    CHECK(exp_lane(-inf) == 0.0f);
+    CHECK(exp_lane(89.0f) == inf);
+    CHECK(exp_lane(-104.0f) == 0.0f);
+    CHECK(exp_lane(-1000.0f) == 0.0f);
+    CHECK(exp_lane(1000.0f) == inf);
+    CHECK(std::isnan(exp_lane(nan)));
+    CHECK(exp_lane(88.72f) == doctest::Approx(std::exp(88.72f)).epsilon(2e-7));
+    CHECK(exp_lane(-100.0f) == std::exp(-100.0f));  // subnormal: 2^-144.27 rounds the same
+
+    const float swish_m100 = activate_lane(-100.0f, Activation::swish);
+    CHECK(swish_m100 == 0.0f);
+    CHECK(std::signbit(swish_m100));
+    CHECK(activate_lane(100.0f, Activation::sigmoid) == 1.0f);
+    CHECK(activate_lane(100.0f, Activation::swish) == 100.0f);
+    CHECK(activate_lane(-100.0f, Activation::sigmoid) == doctest::Approx(std::exp(-100.0f)));
+    CHECK(activate_lane(inf, Activation::sigmoid) == 1.0f);
+    CHECK(activate_lane(-inf, Activation::sigmoid) == 0.0f);
+    CHECK(activate_lane(inf, Activation::swish) == inf);
+    const float swish_minf = activate_lane(-inf, Activation::swish);
+    CHECK(swish_minf == 0.0f);
+    CHECK(std::signbit(swish_minf));
+    CHECK(activate_lane(0.0f, Activation::sigmoid) == 0.5f);
+    CHECK(activate_lane(0.0f, Activation::swish) == 0.0f);
+    for (Activation a : {Activation::none, Activation::relu, Activation::relu6, Activation::swish, Activation::sigmoid}) {
+        CAPTURE(std::string(edet::to_string(a)));
+        CHECK(std::isnan(activate_lane(nan, a)));
+    }
+    CHECK(activate_lane(-inf, Activation::relu) == 0.0f);
+    CHECK(activate_lane(inf, Activation::relu6) == 6.0f);
+    CHECK(std::signbit(activate_lane(-0.0f, Activation::relu)));  // std::max(-0, 0) keeps -0
+}
+
+TEST_CASE("activation: apply_activation matches the scalar reference for every length and offset") {
+    edet_test::Random rng(2024);
+    const Activation acts[] = {Activation::none, Activation::relu, Activation::relu6, Activation::swish,
+                               Activation::sigmoid};
+    std::size_t cases = 0;
+    for (Activation a : acts)
+        for (std::size_t count = 0; count <= 3 * k::kFloatLanes + 3; ++count)
+            for (std::size_t offset = 0; offset < 3; ++offset) {
+                const float range = (count % 3 == 0) ? 100.0f : 12.0f;
+                std::vector<float> buf = rng.vector(count + offset + 1, -range, range);
+                std::vector<float> want = buf;
+                k::ref::apply_activation(want.data() + offset, count, a);
+                std::vector<float> got = buf;
+                k::apply_activation(got.data() + offset, count, a);
+                CAPTURE(std::string(edet::to_string(a)));
+                CAPTURE(count);
+                CAPTURE(offset);
+                // Untouched outside [offset, offset + count).
+                for (std::size_t i = 0; i < offset; ++i) REQUIRE(got[i] == buf[i]);
+                REQUIRE(got.back() == buf.back());
+                for (std::size_t i = offset; i < offset + count; ++i) {
+                    const float w = want[i], g = got[i];
+                    CAPTURE(buf[i]);
+                    CAPTURE(w);
+                    CAPTURE(g);
+                    if (a == Activation::none || a == Activation::relu || a == Activation::relu6) {
+                        REQUIRE(std::memcmp(&w, &g, sizeof w) == 0);  // bit-identical
+                    } else {
+                        REQUIRE(std::fabs(g - w) <= 3e-7f * std::fabs(w) + 1e-38f);
+                    }
+                }
+                ++cases;
+            }
+    CHECK(cases > 100);
+}
+
+TEST_CASE("activation: swish and sigmoid error against the reference on a dense sweep") {
+    const std::size_t count = 200 * 1024 + 5;
+    std::vector<float> x(count);
+    for (std::size_t i = 0; i < count; ++i) x[i] = -100.0f + static_cast<float>(i) / 1024.0f;
+    for (Activation a : {Activation::swish, Activation::sigmoid}) {
+        std::vector<float> want = x, got = x;
+        k::ref::apply_activation(want.data(), count, a);
+        k::apply_activation(got.data(), count, a);
+        double max_rel = 0.0, max_abs = 0.0;
+        for (std::size_t i = 0; i < count; ++i) {
+            const double d = std::fabs(static_cast<double>(got[i]) - want[i]);
+            max_abs = std::max(max_abs, d);
+            // Relative error on normal results; subnormal ones (x < -87.3) count as absolute.
+            if (std::fabs(want[i]) >= std::numeric_limits<float>::min()) max_rel = std::max(max_rel, d / std::fabs(want[i]));
+            else REQUIRE(d <= 1e-38);
+        }
+        MESSAGE(std::string(edet::to_string(a)), " on [-100, 100]: max relative ", max_rel, ", max absolute ", max_abs);
+        CHECK(max_rel <= 3e-7);
+        if (a == Activation::sigmoid) CHECK(max_abs <= 1.2e-7);
+    }
+}
