@@ -11,9 +11,25 @@
 //           (row_end < 0: all); callers split rows across threads
 //   maths   out = act(bias + sum_{ky,kx} x * w), accumulated in float32 over taps in
 //           (ky, kx) order starting from 0 (the reference's order), then + bias.
+//           Taps that fall into the padding are skipped (the same as multiplying by 0).
+//   fast    kernels::depthwise_conv vectorises over channels with xsimd. Every tap is one
+//           fused multiply-add (acc = fma(x, w, acc)), which is what PyTorch's CPU depthwise
+//           kernel does (DESIGN.md section 3); relu/relu6 are applied in registers,
+//           swish/sigmoid by kernels::apply_activation on the finished output row, so all
+//           kernels share one definition of those. Results match ref:: to float rounding
+//           (bit for bit where the compiler also contracts the reference to fma).
+//   threads the value of an output element does not depend on the row range it was
+//           computed in, so any split of the rows gives bit-identical output.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+
+#include <xsimd/xsimd.hpp>
 
 #include "edet/core/error.hpp"
 #include "edet/kernels/activation.hpp"
@@ -58,6 +74,11 @@ inline void validate(const DepthwiseConvArgs& a) {
     if (a.kernel < 1 || a.stride < 1) fail("geometry", where, cat("kernel ", a.kernel, " stride ", a.stride));
     if (a.pad.top < 0 || a.pad.bottom < 0 || a.pad.left < 0 || a.pad.right < 0)
         fail("padding", where, "negative padding");
+    // Absurd values would overflow the int geometry below; no model comes near them.
+    constexpr int kMaxGeometry = 1 << 16;
+    if (a.kernel > kMaxGeometry || a.stride > kMaxGeometry || a.pad.top > kMaxGeometry ||
+        a.pad.bottom > kMaxGeometry || a.pad.left > kMaxGeometry || a.pad.right > kMaxGeometry)
+        fail("geometry", where, cat("kernel ", a.kernel, " stride ", a.stride, " or padding above ", kMaxGeometry));
     const int oh = conv_output_size(a.input_shape.h, a.kernel, a.stride, a.pad.top, a.pad.bottom);
     const int ow = conv_output_size(a.input_shape.w, a.kernel, a.stride, a.pad.left, a.pad.right);
     const Shape expect{a.input_shape.n, oh, ow, a.input_shape.c};
@@ -67,6 +88,9 @@ inline void validate(const DepthwiseConvArgs& a) {
     const int end = a.row_end < 0 ? rows : a.row_end;
     if (a.row_begin < 0 || a.row_begin > end || end > rows)
         fail("row range", where, cat("[", a.row_begin, ", ", end, ") outside [0, ", rows, ")"));
+    const std::less<const float*> before;
+    if (before(a.output, a.input + a.input_shape.numel()) && before(a.input, a.output + a.output_shape.numel()))
+        fail("buffers", where, "output overlaps input");
 }
 
 namespace ref {
@@ -103,8 +127,190 @@ inline void depthwise_conv(const DepthwiseConvArgs& a) {
 
 }  // namespace ref
 
-// Entry point (initially the reference; replaced by the xsimd version).
-inline void depthwise_conv(const DepthwiseConvArgs& a) { ref::depthwise_conv(a); }
+namespace detail {
+namespace dw {
+
+using vfloat = xsimd::batch<float>;
+// Channels per SIMD register: 16 with AVX-512, 8 with AVX2, 4 with SSE.
+inline constexpr int kLanes = static_cast<int>(vfloat::size);
+// Interior output pixels computed together, so one weight load serves kBlock fmas.
+inline constexpr int kBlock = 4;
+
+// relu, relu6 and none as a clamp to [lo, hi]. Written as `x < lo ? lo : x` so a NaN
+// passes through and -0 stays -0, as in ref::activate (std::max(x, 0.0f)). The vector
+// form uses compare + select rather than xsimd::min/max: GCC 12 gives a false
+// -Wmaybe-uninitialized inside the AVX-512 min/max intrinsics.
+struct Clamp {
+    float lo, hi;
+};
+inline Clamp clamp_for(Activation act) {
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    switch (act) {
+        case Activation::relu: return {0.0f, inf};
+        case Activation::relu6: return {0.0f, 6.0f};
+        default: return {-inf, inf};  // none; swish and sigmoid run per row afterwards
+    }
+}
+inline bool needs_row_activation(Activation act) {
+    return act == Activation::swish || act == Activation::sigmoid;
+}
+inline float clamp(float x, Clamp c) {
+    x = x < c.lo ? c.lo : x;
+    return x > c.hi ? c.hi : x;
+}
+inline vfloat clamp(vfloat x, vfloat lo, vfloat hi) {
+    x = xsimd::select(x < lo, lo, x);
+    return xsimd::select(x > hi, hi, x);
+}
+
+// Scalar tap for the narrow-channel path: the same fused multiply-add as the vector path.
+inline float madd(float x, float w, float acc) {
+#if defined(__FMA__)
+    return std::fma(x, w, acc);
+#else
+    return acc + x * w;
+#endif
+}
+
+// Output columns [lo, hi) whose taps kx = 0..k-1 all fall inside the input (no padding).
+struct Interior {
+    int lo, hi;
+};
+inline Interior interior_columns(int in, int kernel, int stride, int pad_before, int out) {
+    const int lo = std::min((pad_before + stride - 1) / stride, out);
+    const int span = in - kernel + pad_before;  // last valid ox satisfies ox*stride <= span
+    const int hi = span < 0 ? 0 : std::min(span / stride + 1, out);
+    return {lo, std::max(lo, hi)};
+}
+
+// Rows [row_begin, row_end), channels vectorised; needs c >= kLanes. KT/ST > 0 fix the
+// kernel and stride at compile time (the k3/k5, stride 1/2 fast paths); 0 reads them
+// from the arguments (any k and stride).
+template <int KT, int ST>
+void rows_simd(const DepthwiseConvArgs& a, int row_begin, int row_end) {
+    using std::ptrdiff_t;
+    const int K = KT > 0 ? KT : a.kernel;
+    const int S = ST > 0 ? ST : a.stride;
+    const Shape& is = a.input_shape;
+    const Shape& os = a.output_shape;
+    const int C = is.c, H = is.h, W = is.w, OW = os.w;
+    const ptrdiff_t in_row = static_cast<ptrdiff_t>(W) * C;  // floats per input row
+    const ptrdiff_t KC = static_cast<ptrdiff_t>(K) * C;      // floats per weight row (one ky)
+    const ptrdiff_t SC = static_cast<ptrdiff_t>(S) * C;      // input step between output columns
+    const int pl = a.pad.left;
+    const Interior mid = interior_columns(W, K, S, pl, OW);
+    const Clamp cl = clamp_for(a.activation);
+    const vfloat lo(cl.lo), hi(cl.hi);
+    const bool has_bias = a.bias != nullptr;
+
+    for (int r = row_begin; r < row_end; ++r) {
+        const int n = r / os.h, oy = r % os.h;
+        const int iy0 = oy * S - a.pad.top;  // input row of tap ky = 0
+        const int ky0 = std::max(0, -iy0), ky1 = std::min(K, H - iy0);
+        const float* img = a.input + static_cast<ptrdiff_t>(n) * H * in_row;
+        float* out = a.output + static_cast<ptrdiff_t>(r) * OW * C;
+
+        for (int c0 = 0; c0 < C; c0 += kLanes) {
+            // The last block is shifted left to end at C; channels it shares with the
+            // previous block are recomputed with the same arithmetic and rewritten.
+            const int c = std::min(c0, C - kLanes);
+            const float* w = a.weights + c;
+            const vfloat b = has_bias ? vfloat::load_unaligned(a.bias + c) : vfloat(0.0f);
+            auto finish = [&](vfloat acc) { return clamp(has_bias ? acc + b : acc, lo, hi); };
+
+            // One output column, taps clipped to the image (borders and leftovers).
+            auto column = [&](int ox) {
+                const int ix0 = ox * S - pl;
+                const int kx0 = std::max(0, -ix0), kx1 = std::min(K, W - ix0);
+                vfloat acc(0.0f);
+                for (int ky = ky0; ky < ky1; ++ky) {
+                    const float* src = img + (iy0 + ky) * in_row + c;
+                    const float* wk = w + ky * KC;
+                    for (int kx = kx0; kx < kx1; ++kx)
+                        acc = xsimd::fma(vfloat::load_unaligned(src + static_cast<ptrdiff_t>(ix0 + kx) * C),
+                                         vfloat::load_unaligned(wk + kx * C), acc);
+                }
+                finish(acc).store_unaligned(out + static_cast<ptrdiff_t>(ox) * C + c);
+            };
+
+            int ox = 0;
+            for (; ox < mid.lo; ++ox) column(ox);
+            // Interior: kBlock columns at once, no bounds checks.
+            for (; ox + kBlock <= mid.hi; ox += kBlock) {
+                vfloat acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+                for (int ky = ky0; ky < ky1; ++ky) {
+                    const float* src = img + (iy0 + ky) * in_row + static_cast<ptrdiff_t>(ox * S - pl) * C + c;
+                    const float* wk = w + ky * KC;
+                    for (int kx = 0; kx < K; ++kx) {
+                        const vfloat wv = vfloat::load_unaligned(wk + kx * C);
+                        const float* s = src + kx * C;
+                        acc0 = xsimd::fma(vfloat::load_unaligned(s), wv, acc0);
+                        acc1 = xsimd::fma(vfloat::load_unaligned(s + SC), wv, acc1);
+                        acc2 = xsimd::fma(vfloat::load_unaligned(s + 2 * SC), wv, acc2);
+                        acc3 = xsimd::fma(vfloat::load_unaligned(s + 3 * SC), wv, acc3);
+                    }
+                }
+                float* dst = out + static_cast<ptrdiff_t>(ox) * C + c;
+                finish(acc0).store_unaligned(dst);
+                finish(acc1).store_unaligned(dst + C);
+                finish(acc2).store_unaligned(dst + 2 * C);
+                finish(acc3).store_unaligned(dst + 3 * C);
+            }
+            for (; ox < OW; ++ox) column(ox);
+        }
+        if (needs_row_activation(a.activation))
+            kernels::apply_activation(out, static_cast<std::size_t>(OW) * C, a.activation);
+    }
+}
+
+// Fewer channels than one register (e.g. c = 1 or 3 with AVX-512): scalar, same order.
+inline void rows_scalar(const DepthwiseConvArgs& a, int row_begin, int row_end) {
+    using std::ptrdiff_t;
+    const Shape& is = a.input_shape;
+    const Shape& os = a.output_shape;
+    const int K = a.kernel, S = a.stride, C = is.c, H = is.h, W = is.w, OW = os.w;
+    const Clamp cl = clamp_for(a.activation);
+    for (int r = row_begin; r < row_end; ++r) {
+        const int n = r / os.h, oy = r % os.h;
+        const int iy0 = oy * S - a.pad.top;
+        const int ky0 = std::max(0, -iy0), ky1 = std::min(K, H - iy0);
+        const float* img = a.input + static_cast<ptrdiff_t>(n) * H * W * C;
+        float* out = a.output + static_cast<ptrdiff_t>(r) * OW * C;
+        for (int ox = 0; ox < OW; ++ox) {
+            const int ix0 = ox * S - a.pad.left;
+            const int kx0 = std::max(0, -ix0), kx1 = std::min(K, W - ix0);
+            for (int ch = 0; ch < C; ++ch) {
+                float acc = 0.0f;
+                for (int ky = ky0; ky < ky1; ++ky)
+                    for (int kx = kx0; kx < kx1; ++kx)
+                        acc = madd(img[(static_cast<ptrdiff_t>(iy0 + ky) * W + ix0 + kx) * C + ch],
+                                   a.weights[(static_cast<ptrdiff_t>(ky) * K + kx) * C + ch], acc);
+                if (a.bias) acc += a.bias[ch];
+                out[static_cast<ptrdiff_t>(ox) * C + ch] = clamp(acc, cl);
+            }
+        }
+        if (needs_row_activation(a.activation))
+            kernels::apply_activation(out, static_cast<std::size_t>(OW) * C, a.activation);
+    }
+}
+
+}  // namespace dw
+}  // namespace detail
+
+// Entry point: validates, then runs the fast path for the geometry.
+inline void depthwise_conv(const DepthwiseConvArgs& a) {
+    validate(a);
+    const int rows = a.output_shape.n * a.output_shape.h;
+    const int begin = a.row_begin, end = a.row_end < 0 ? rows : a.row_end;
+    if (begin == end) return;
+    namespace dw = detail::dw;
+    if (a.input_shape.c < dw::kLanes) return dw::rows_scalar(a, begin, end);
+    if (a.kernel == 3 && a.stride == 1) return dw::rows_simd<3, 1>(a, begin, end);
+    if (a.kernel == 3 && a.stride == 2) return dw::rows_simd<3, 2>(a, begin, end);
+    if (a.kernel == 5 && a.stride == 1) return dw::rows_simd<5, 1>(a, begin, end);
+    if (a.kernel == 5 && a.stride == 2) return dw::rows_simd<5, 2>(a, begin, end);
+    dw::rows_simd<0, 0>(a, begin, end);
+}
 
 }  // namespace kernels
 EDET_NAMESPACE_END
