@@ -7,12 +7,50 @@
 //   weights   packed once by pack_pointwise_weights() from the reference's [cout][cin]
 //   bias      [cout] or nullptr
 //   residual  rows x residual_stride or nullptr; added AFTER the activation (MBConv skip)
-//   output    rows x output_stride; must not alias input or residual
+//   output    rows x output_stride; must not overlap input or residual (checked: throws)
 //   strides   0 means "packed": in_channels / out_channels
-//   Callers split rows across threads; the result does not depend on the split.
+//   alignment none required of input, output, residual or bias
+//   Callers split rows across threads; the result does not depend on the split: every
+//   output element is computed as acc = bias; acc = fma(in[r][ci], W[co][ci], acc) for
+//   ci = 0, 1, ... in order, whatever tile, panel or row block it lands in.
+//   The kernel neither allocates nor starts threads (scratch is a few KB of stack).
+//
+// HOW IT WORKS (the classic GotoBLAS / BLIS structure, without packing the input)
+//   The packed weights are panels of kPanelWidth output channels (kPanelVectors SIMD
+//   vectors), each stored [cin][panel width], zero-padded: the K loop reads one panel
+//   row per step with aligned loads. The last panel is only as wide as needed (a whole
+//   number of vectors), so cout = 36 on AVX-512 is one 32-wide panel plus one 16-wide.
+//
+//       for each depth block k0 (kc <= kMaxDepthBlock channels, same for every row)
+//         for each row block r0 (kRowBlock rows: that slice of the input stays in L2)
+//           for each weight panel p (kc x panel width: stays in L1)
+//             for each tile of kTileRows rows:  micro-kernel
+//
+//   micro-kernel: kTileRows x kPanelVectors accumulators live in registers; each k step
+//   loads the panel's vectors once and broadcasts one input value per row, so it does
+//   kTileRows * kPanelVectors FMAs per (kTileRows + kPanelVectors) loads.
+//   Depth blocks after the first reload the partial sums from the output; the last one
+//   runs the epilogue on the registers: activation, then + residual, then store.
+//   Tails: rows use a micro-kernel instantiated for fewer rows (same arithmetic); a panel
+//   wider than its valid columns goes through a small stack tile, so nothing past cout is
+//   read or written in the caller's buffers.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
+
+// g++ 12 warns (-Wmaybe-uninitialized) inside its own AVX-512 intrinsics once they are
+// inlined (the _mm512_undefined_* idiom, GCC bug 105593). The warning is false; we silence
+// exactly that one for this header (popped at the end).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <xsimd/xsimd.hpp>
 
 #include "edet/core/error.hpp"
 #include "edet/kernels/activation.hpp"
@@ -21,24 +59,239 @@
 EDET_NAMESPACE_BEGIN
 namespace kernels {
 
+namespace pointwise_detail {
+
+using Batch = xsimd::batch<float>;
+inline constexpr int kLanes = static_cast<int>(Batch::size);
+
+// Register tile. AVX-512 has 32 vector registers: 12 x 2 accumulators + 2 weight
+// vectors + 1 broadcast = 27. AVX2/SSE have 16: 6 x 2 + 2 + 1 = 15.
+inline constexpr int kPanelVectors = 2;
+inline constexpr int kTileRows = kLanes >= 16 ? 12 : 6;
+inline constexpr int kPanelWidth = kPanelVectors * kLanes;
+// Depth block: a kc x kPanelWidth panel (16 KB) plus the tile's input rows fit in L1.
+inline constexpr int kMaxDepthBlock = 4096 / kPanelWidth * 4;
+// Row block: kRowBlock x kc input floats (<= 192 KB) stay in L2 while every panel passes.
+inline constexpr int kRowBlock = kTileRows * 32;
+
+// Width in floats of panel `p` of a packed matrix with `cout` output channels.
+inline int panel_width(int cout, int p) {
+    const int full = cout / kPanelWidth;
+    if (p < full) return kPanelWidth;
+    const int rem = cout - full * kPanelWidth;
+    return (rem + kLanes - 1) / kLanes * kLanes;
+}
+inline int panel_count(int cout) { return (cout + kPanelWidth - 1) / kPanelWidth; }
+inline std::size_t packed_size(int cin, int cout) {
+    const int full = cout / kPanelWidth;
+    const std::size_t width_sum = static_cast<std::size_t>(full) * kPanelWidth +
+                                  (full < panel_count(cout) ? static_cast<std::size_t>(panel_width(cout, full)) : 0);
+    return static_cast<std::size_t>(cin) * width_sum;
+}
+
+// Depth block used for `cin`: the blocks are as equal as possible and depend only on cin,
+// never on rows (so results do not depend on how callers split the rows).
+inline int depth_block(int cin) {
+    const int blocks = (cin + kMaxDepthBlock - 1) / kMaxDepthBlock;
+    return (cin + blocks - 1) / blocks;
+}
+
+// exp(x) for float32, about 1 ulp on [-87.3, 88.3]. Below -87.3 it returns e^-87.3
+// (1.2e-38: sigmoid and swish then round to their limits), above ~88.38 +inf (as
+// std::exp does above 88.72, so x / (1 + e^-x) gives -0 or NaN for x = -inf as the
+// reference does). NaN propagates.
+// Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2; exp(r) = 1 + r + r^2 P(r) with the
+// degree-5 minimax coefficients published with the Cephes library (expf.c).
+inline Batch exp(Batch x) {
+    // max/min return the second operand when one is NaN: keep x second.
+    x = xsimd::max(Batch(-87.3f), x);
+    x = xsimd::min(Batch(88.7f), x);  // n <= 128: 2^128 is built as +inf
+    // Round x*log2(e) to an integer n with the 1.5*2^23 shifter; +127 puts the biased
+    // exponent of 2^n in the low bits of the shifted value.
+    const Batch shifter(12582912.0f + 127.0f);
+    Batch t = xsimd::fma(x, Batch(1.44269504088896341f), shifter);
+    const Batch n = t - shifter;
+    Batch r = xsimd::fnma(n, Batch(0.693359375f), x);   // ln2 high part (exact product)
+    r = xsimd::fnma(n, Batch(-2.12194440e-4f), r);      // ln2 low part
+    Batch p(1.9875691500e-4f);
+    p = xsimd::fma(p, r, Batch(1.3981999507e-3f));
+    p = xsimd::fma(p, r, Batch(8.3334519073e-3f));
+    p = xsimd::fma(p, r, Batch(4.1665795894e-2f));
+    p = xsimd::fma(p, r, Batch(1.6666665459e-1f));
+    p = xsimd::fma(p, r, Batch(5.0000001201e-1f));
+    p = xsimd::fma(p, r * r, r + Batch(1.0f));
+    using IntBatch = xsimd::batch<std::int32_t>;
+    const IntBatch bits = xsimd::bitwise_cast<IntBatch>(t) << 23;
+    return p * xsimd::bitwise_cast<Batch>(bits);
+}
+
+// The epilogue's activation, ref::activate on a vector. x is the second operand of
+// max/min so a NaN passes through as it does in the reference.
+inline Batch activate(Batch x, Activation act) {
+    switch (act) {
+        case Activation::none: return x;
+        case Activation::relu: return xsimd::max(Batch(0.0f), x);
+        case Activation::relu6: return xsimd::min(Batch(6.0f), xsimd::max(Batch(0.0f), x));
+        case Activation::swish: return x / (Batch(1.0f) + exp(-x));
+        case Activation::sigmoid: return Batch(1.0f) / (Batch(1.0f) + exp(-x));
+    }
+    return x;
+}
+
+// What the micro-kernel does around its K loop.
+struct TileJob {
+    const float* init = nullptr;   // first depth block: bias of the panel's columns (nullptr: 0)
+    bool first = true;             // start from init (else reload the partial sums from c)
+    bool last = true;              // run the epilogue and store final values
+    Activation activation = Activation::none;
+    const float* residual = nullptr;  // last block only; same tile shape as c
+    std::size_t residual_stride = 0;
+};
+
+// MR x NV-vector tile: c[m][0..NV*lanes) (+)= a[m][0..kc) . b[0..kc)[0..NV*lanes).
+// b is a panel slice, row stride NV*lanes, 64-byte aligned rows of whole vectors.
+template <int MR, int NV>
+inline void micro_kernel(const float* a, std::size_t lda, const float* b, int kc, float* c, std::size_t ldc,
+                         const TileJob& job) {
+    constexpr int W = NV * kLanes;
+    Batch acc[MR][NV];
+    if (job.first) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            const Batch init = job.init ? Batch::load_unaligned(job.init + v * kLanes) : Batch(0.0f);
+#pragma GCC unroll 16
+            for (int m = 0; m < MR; ++m) acc[m][v] = init;
+        }
+    } else {
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[m][v] = Batch::load_unaligned(c + m * ldc + v * kLanes);
+    }
+    const float* arow[MR];
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) arow[m] = a + m * lda;
+    for (int k = 0; k < kc; ++k) {
+        Batch w[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) w[v] = Batch::load_aligned(b + static_cast<std::size_t>(k) * W + v * kLanes);
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; ++m) {
+            const Batch x(arow[m][k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[m][v] = xsimd::fma(x, w[v], acc[m][v]);
+        }
+    }
+    if (job.last) {
+        if (job.activation != Activation::none) {
+#pragma GCC unroll 16
+            for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) acc[m][v] = activate(acc[m][v], job.activation);
+        }
+        if (job.residual) {
+#pragma GCC unroll 16
+            for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v)
+                    acc[m][v] += Batch::load_unaligned(job.residual + m * job.residual_stride + v * kLanes);
+        }
+    }
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[m][v].store_unaligned(c + m * ldc + v * kLanes);
+}
+
+// Runs micro_kernel<m, NV> for a runtime row count 1 <= m <= MR.
+template <int MR, int NV>
+inline void tile_rows(int m, const float* a, std::size_t lda, const float* b, int kc, float* c, std::size_t ldc,
+                      const TileJob& job) {
+    if constexpr (MR > 1) {
+        if (m < MR) return tile_rows<MR - 1, NV>(m, a, lda, b, kc, c, ldc, job);
+    }
+    micro_kernel<MR, NV>(a, lda, b, kc, c, ldc, job);
+}
+
+// One tile of `m` rows of a panel with `n` valid columns (n <= NV*lanes). A panel wider
+// than its valid columns goes through stack copies of the output, bias and residual.
+template <int MR, int NV>
+inline void tile(int m, int n, const float* a, std::size_t lda, const float* b, int kc, float* c, std::size_t ldc,
+                 TileJob job) {
+    constexpr int W = NV * kLanes;
+    if (n == W) return tile_rows<MR, NV>(m, a, lda, b, kc, c, ldc, job);
+    alignas(64) float cbuf[MR * W];
+    alignas(64) float rbuf[MR * W];
+    alignas(64) float bias[W];
+    if (!job.first)
+        for (int i = 0; i < m; ++i) std::copy(c + i * ldc, c + i * ldc + n, cbuf + i * W);
+    if (job.first && job.init) {
+        std::copy(job.init, job.init + n, bias);
+        std::fill(bias + n, bias + W, 0.0f);
+        job.init = bias;
+    }
+    if (job.last && job.residual) {
+        for (int i = 0; i < m; ++i) {
+            std::copy(job.residual + i * job.residual_stride, job.residual + i * job.residual_stride + n, rbuf + i * W);
+            std::fill(rbuf + i * W + n, rbuf + (i + 1) * W, 0.0f);
+        }
+        job.residual = rbuf;
+        job.residual_stride = W;
+    }
+    if (!job.first)
+        for (int i = 0; i < m; ++i) std::fill(cbuf + i * W + n, cbuf + (i + 1) * W, 0.0f);
+    tile_rows<MR, NV>(m, a, lda, b, kc, cbuf, W, job);
+    for (int i = 0; i < m; ++i) std::copy(cbuf + i * W, cbuf + i * W + n, c + i * ldc);
+}
+
+template <int MR, int NV>
+inline void tile_any_width(int nv, int m, int n, const float* a, std::size_t lda, const float* b, int kc, float* c,
+                           std::size_t ldc, const TileJob& job) {
+    if constexpr (NV > 1) {
+        if (nv < NV) return tile_any_width<MR, NV - 1>(nv, m, n, a, lda, b, kc, c, ldc, job);
+    }
+    tile<MR, NV>(m, n, a, lda, b, kc, c, ldc, job);
+}
+
+// Blocking parameters (a tuning knob for bench/pointwise_vs_eigen.cpp; the entry point
+// uses the defaults above). depth_block must depend on cin only.
+struct Blocking {
+    int depth = 0;  // 0: depth_block(cin)
+    int rows = kRowBlock;
+};
+
+}  // namespace pointwise_detail
+
 // Weights in the kernel's own layout. Built once at load time.
 struct PackedPointwiseWeights {
     int in_channels = 0;
     int out_channels = 0;
-    AlignedBuffer<float> data;  // layout private to pointwise_conv (initially [cin][cout])
+    // Panels of pointwise_detail::kPanelWidth output channels (the last one narrower),
+    // each [in_channels][panel width], zero-padded; see the comment at the top.
+    AlignedBuffer<float> data;
 };
 
 inline PackedPointwiseWeights pack_pointwise_weights(const float* w_out_in, int in_channels, int out_channels) {
     if (!w_out_in) fail("pointwise weights", "pack_pointwise_weights", "null pointer");
     if (in_channels < 1 || out_channels < 1)
         fail("pointwise weights", "pack_pointwise_weights", cat("cin=", in_channels, " cout=", out_channels));
+    namespace d = pointwise_detail;
     PackedPointwiseWeights p;
     p.in_channels = in_channels;
     p.out_channels = out_channels;
-    p.data = AlignedBuffer<float>(static_cast<std::size_t>(in_channels) * out_channels);
-    for (int co = 0; co < out_channels; ++co)
+    p.data = AlignedBuffer<float>(d::packed_size(in_channels, out_channels));
+    p.data.zero();
+    std::size_t offset = 0;
+    for (int panel = 0; panel < d::panel_count(out_channels); ++panel) {
+        const int width = d::panel_width(out_channels, panel);
+        const int co0 = panel * d::kPanelWidth;
+        const int valid = std::min(width, out_channels - co0);
         for (int ci = 0; ci < in_channels; ++ci)
-            p.data[static_cast<std::size_t>(ci) * out_channels + co] = w_out_in[static_cast<std::size_t>(co) * in_channels + ci];
+            for (int j = 0; j < valid; ++j)
+                p.data[offset + static_cast<std::size_t>(ci) * width + j] =
+                    w_out_in[static_cast<std::size_t>(co0 + j) * in_channels + ci];
+        offset += static_cast<std::size_t>(in_channels) * width;
+    }
     return p;
 }
 
@@ -55,9 +308,27 @@ struct PointwiseConvArgs {
     Activation activation = Activation::none;
 };
 
+namespace pointwise_detail {
+// [begin, end) of a strided rows x width region, as integers (comparing unrelated
+// pointers with < is unspecified; std::less gives a total order, the integers a range).
+inline bool overlaps(const float* a, std::size_t a_stride, std::size_t a_width, const float* b, std::size_t b_stride,
+                     std::size_t b_width, std::size_t rows) {
+    const auto a0 = reinterpret_cast<std::uintptr_t>(a);
+    const auto a1 = reinterpret_cast<std::uintptr_t>(a + (rows - 1) * a_stride + a_width);
+    const auto b0 = reinterpret_cast<std::uintptr_t>(b);
+    const auto b1 = reinterpret_cast<std::uintptr_t>(b + (rows - 1) * b_stride + b_width);
+    return a0 < b1 && b0 < a1;
+}
+}  // namespace pointwise_detail
+
 inline void validate(const PointwiseConvArgs& a) {
     const char* where = "pointwise_conv";
     if (!a.weights) fail("weights", where, "null packed weights");
+    if (a.weights->in_channels < 1 || a.weights->out_channels < 1 ||
+        a.weights->data.size() != pointwise_detail::packed_size(a.weights->in_channels, a.weights->out_channels))
+        fail("weights", where,
+             cat("not packed by pack_pointwise_weights (cin=", a.weights->in_channels, " cout=",
+                 a.weights->out_channels, " size=", a.weights->data.size(), ")"));
     if (a.rows == 0) return;
     if (!a.input || !a.output) fail("buffers", where, "input and output must not be null");
     const std::size_t cin = static_cast<std::size_t>(a.weights->in_channels);
@@ -65,6 +336,13 @@ inline void validate(const PointwiseConvArgs& a) {
     if (a.input_stride && a.input_stride < cin) fail("input stride", where, cat(a.input_stride, " < cin ", cin));
     if (a.output_stride && a.output_stride < cout) fail("output stride", where, cat(a.output_stride, " < cout ", cout));
     if (a.residual_stride && a.residual_stride < cout) fail("residual stride", where, cat(a.residual_stride, " < cout ", cout));
+    const std::size_t is = a.input_stride ? a.input_stride : cin;
+    const std::size_t os = a.output_stride ? a.output_stride : cout;
+    const std::size_t rs = a.residual_stride ? a.residual_stride : cout;
+    if (pointwise_detail::overlaps(a.output, os, cout, a.input, is, cin, a.rows))
+        fail("buffers", where, "output overlaps input");
+    if (a.residual && pointwise_detail::overlaps(a.output, os, cout, a.residual, rs, cout, a.rows))
+        fail("buffers", where, "output overlaps residual");
 }
 
 namespace ref {
@@ -90,30 +368,57 @@ inline void pointwise_conv(const PointwiseConvArgs& a, const float* w_out_in) {
 
 }  // namespace ref
 
-// Entry point (initially a plain loop over the packed layout; replaced by the xsimd
-// micro-kernel).
-inline void pointwise_conv(const PointwiseConvArgs& a) {
-    validate(a);
-    const int cin = a.weights->in_channels, cout = a.weights->out_channels;
-    const std::size_t is = a.input_stride ? a.input_stride : cin;
-    const std::size_t os = a.output_stride ? a.output_stride : cout;
-    const std::size_t rs = a.residual_stride ? a.residual_stride : cout;
-    const float* w = a.weights->data.data();
-    for (std::size_t r = 0; r < a.rows; ++r) {
-        float* out = a.output + r * os;
-        for (int co = 0; co < cout; ++co) out[co] = a.bias ? a.bias[co] : 0.0f;
-        for (int ci = 0; ci < cin; ++ci) {
-            const float x = a.input[r * is + ci];
-            const float* wr = w + static_cast<std::size_t>(ci) * cout;
-            for (int co = 0; co < cout; ++co) out[co] += x * wr[co];
-        }
-        for (int co = 0; co < cout; ++co) {
-            float y = activate(out[co], a.activation);
-            if (a.residual) y += a.residual[r * rs + co];
-            out[co] = y;
+namespace pointwise_detail {
+
+inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
+    const int cin = args.weights->in_channels, cout = args.weights->out_channels;
+    const std::size_t is = args.input_stride ? args.input_stride : cin;
+    const std::size_t os = args.output_stride ? args.output_stride : cout;
+    const std::size_t rs = args.residual_stride ? args.residual_stride : cout;
+    const int kc_max = blocking.depth > 0 ? blocking.depth : depth_block(cin);
+    const std::size_t mc = static_cast<std::size_t>(std::max(blocking.rows, kTileRows));
+    const int panels = panel_count(cout);
+    const float* packed = args.weights->data.data();
+    for (int k0 = 0; k0 < cin; k0 += kc_max) {
+        const int kc = std::min(kc_max, cin - k0);
+        for (std::size_t r0 = 0; r0 < args.rows; r0 += mc) {
+            const std::size_t r1 = std::min(args.rows, r0 + mc);
+            std::size_t panel_offset = 0;
+            for (int p = 0; p < panels; ++p) {
+                const int width = panel_width(cout, p);
+                const int co0 = p * kPanelWidth;
+                const int n = std::min(width, cout - co0);
+                const float* b = packed + panel_offset + static_cast<std::size_t>(k0) * width;
+                TileJob job;
+                job.first = k0 == 0;
+                job.last = k0 + kc == cin;
+                job.init = args.bias ? args.bias + co0 : nullptr;
+                job.activation = args.activation;
+                for (std::size_t r = r0; r < r1; r += kTileRows) {
+                    const int m = static_cast<int>(std::min<std::size_t>(kTileRows, r1 - r));
+                    job.residual = job.last && args.residual ? args.residual + r * rs + co0 : nullptr;
+                    job.residual_stride = rs;
+                    tile_any_width<kTileRows, kPanelVectors>(width / kLanes, m, n, args.input + r * is + k0, is, b, kc,
+                                                             args.output + r * os + co0, os, job);
+                }
+                panel_offset += static_cast<std::size_t>(cin) * width;
+            }
         }
     }
 }
 
+}  // namespace pointwise_detail
+
+// Entry point: the register-blocked xsimd GEMM above.
+inline void pointwise_conv(const PointwiseConvArgs& a) {
+    validate(a);
+    if (a.rows == 0) return;
+    pointwise_detail::run(a, pointwise_detail::Blocking{});
+}
+
 }  // namespace kernels
 EDET_NAMESPACE_END
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
