@@ -5,7 +5,14 @@
 //   source index per axis (PyTorch 'nearest', DESIGN.md section 3):
 //     src = min(floor(dst * (float)in / out), in - 1), computed in float32;
 //     for an exact 2x this is dst >> 1.
-//   rows [row_begin, row_end) of the flattened n*out_h output rows.
+//   rows [row_begin, row_end) of the flattened n*out_h output rows (row_end < 0: all).
+//   Any sizes (up or down). A pure copy, so the fast version equals the reference exactly.
+//   Worked examples (DESIGN.md): 3 -> 5 reads [0, 0, 1, 1, 2]; 4 -> 7 reads
+//   [0, 0, 1, 1, 2, 2, 3]; 8 -> 16 reads [0, 0, 1, 1, ..., 7, 7].
+// FAST PATH
+//   An output row whose source row equals the previous output row's is a copy of that
+//   row (one memcpy); otherwise pixels are copied from the source row, whole when the
+//   width is unchanged, two at a time for an exact 2x.
 #pragma once
 
 #include <algorithm>
@@ -68,7 +75,45 @@ inline void resize_nearest(const ResizeNearestArgs& a) {
 }
 }  // namespace ref
 
-inline void resize_nearest(const ResizeNearestArgs& a) { ref::resize_nearest(a); }
+namespace detail {
+inline void copy_pixel(float* dst, const float* src, std::size_t c) {
+    if (c == 1) *dst = *src;
+    else std::memcpy(dst, src, c * sizeof(float));
+}
+}  // namespace detail
+
+inline void resize_nearest(const ResizeNearestArgs& a) {
+    validate(a);
+    const Shape& is = a.input_shape;
+    const Shape& os = a.output_shape;
+    const std::size_t C = static_cast<std::size_t>(is.c);
+    const std::size_t in_row = static_cast<std::size_t>(is.w) * C;
+    const std::size_t out_row = static_cast<std::size_t>(os.w) * C;
+    const int rows = os.n * os.h;
+    const int end = a.row_end < 0 ? rows : a.row_end;
+    for (int r = a.row_begin; r < end; ++r) {
+        const int n = r / os.h, oy = r % os.h;
+        const int iy = nearest_source_index(oy, is.h, os.h);
+        float* out = a.output + static_cast<std::size_t>(r) * out_row;
+        if (r > a.row_begin && oy > 0 && nearest_source_index(oy - 1, is.h, os.h) == iy) {
+            std::memcpy(out, out - out_row, out_row * sizeof(float));  // same source row
+            continue;
+        }
+        const float* in = a.input + (static_cast<std::size_t>(n) * is.h + iy) * in_row;
+        if (os.w == is.w) {
+            std::memcpy(out, in, out_row * sizeof(float));
+        } else if (os.w == 2 * is.w) {  // exact 2x: src = dst >> 1
+            for (int ix = 0; ix < is.w; ++ix) {
+                detail::copy_pixel(out + 2 * static_cast<std::size_t>(ix) * C, in + static_cast<std::size_t>(ix) * C, C);
+                detail::copy_pixel(out + (2 * static_cast<std::size_t>(ix) + 1) * C, in + static_cast<std::size_t>(ix) * C, C);
+            }
+        } else {
+            for (int ox = 0; ox < os.w; ++ox)
+                detail::copy_pixel(out + static_cast<std::size_t>(ox) * C,
+                                   in + static_cast<std::size_t>(nearest_source_index(ox, is.w, os.w)) * C, C);
+        }
+    }
+}
 
 }  // namespace kernels
 EDET_NAMESPACE_END
