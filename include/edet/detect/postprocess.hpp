@@ -1,0 +1,422 @@
+// edet/detect/postprocess.hpp - head outputs -> detections: top-k, decode, NMS / soft-NMS.
+//
+//   PostprocessOptions opt;                      // effdet defaults: top-5000, IoU 0.5, 100 rows
+//   std::vector<DetectionRow> rows =
+//       postprocess(class_out, box_out, anchors, 90, /*image=*/0, opt);
+//
+// The pipeline, as effdet's _post_process + generate_detections do it (DESIGN.md section 3):
+//
+//   class_out[l] {n, h, w, A*C} ─┐ flatten [level, y, x, a, c]
+//                                ├─ top-k of raw logits (5000) ─ anchor = idx / C, class = idx % C
+//   box_out[l]   {n, h, w, A*4} ─┘                           │
+//                                   decode (float32, no FMA) ┤ score = sigmoid(logit)
+//                                   clip to the image (optional image info, network pixels)
+//                                   NMS: per class (hard), all classes (agnostic) or gaussian soft
+//                                   keep max_detections, scale back by img_scale (image info)
+//
+// Rows are (x1, y1, x2, y2, score, class_id) with class_id = class index + 1 (the COCO id).
+// Ties: the reference leaves the order of equal scores unspecified; here a lower top-k rank
+// (and for equal logits a lower flat index) comes first, so results are deterministic.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <queue>
+#include <vector>
+
+#include "edet/core/error.hpp"
+#include "edet/tensor/tensor.hpp"
+
+EDET_NAMESPACE_BEGIN
+namespace detect {
+
+struct Box {
+    float x1 = 0, y1 = 0, x2 = 0, y2 = 0;
+};
+
+struct DetectionRow {
+    Box box;            // x1, y1, x2, y2
+    float score = 0;    // sigmoid of the logit (or the decayed soft-NMS score)
+    int class_id = 0;   // 1-based (COCO category id for the 90-class models)
+};
+
+enum class NmsMethod {
+    hard,      // per-class hard NMS (the reference)
+    agnostic,  // hard NMS across all classes
+    soft,      // effdet's gaussian soft-NMS over all classes (boxes offset per class)
+};
+
+struct PostprocessOptions {
+    int max_detection_points = 5000;  // top-k candidates over anchors x classes
+    int max_detections = 100;         // rows kept after NMS
+    float iou_threshold = 0.5f;       // hard / agnostic NMS: drop if IoU > this
+    float score_threshold = 0.0f;     // rows below are dropped at the end (0 keeps all)
+    NmsMethod nms = NmsMethod::hard;
+    float soft_sigma = 0.5f;          // soft-NMS: decay = exp(-iou^2 / sigma)
+    float soft_min_score = 0.001f;    // soft-NMS: boxes at or below leave the loop
+    // Class filters by 1-based id, applied before top-k (as if the model never predicted the
+    // others): empty allow = all classes.
+    std::vector<int> allow_classes;
+    std::vector<int> deny_classes;
+};
+
+// effdet's optional per-image info: boxes are clipped to [0, image size / img_scale] in
+// network pixels before NMS and multiplied by img_scale after it.
+struct ImageInfo {
+    float img_scale = 1.0f;    // image pixels per network pixel (1 / letterbox scale)
+    float image_width = 0.0f;  // original image size
+    float image_height = 0.0f;
+};
+
+// ---- small exact pieces ----------------------------------------------------------------
+
+// a * b rounded to float on its own, so the compiler cannot fuse it into a later add (FMA
+// contraction would change the last bit and the reference does not fuse).
+inline float mul_unfused(float a, float b) {
+    volatile float p = a * b;
+    return p;
+}
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+// Decodes one box from its anchor (y1, x1, y2, x2) and code (ty, tx, th, tw), in float32
+// with separate multiplies and adds, as effdet's decode_box_outputs.
+inline Box decode_box(const float* anchor, const float* code) {
+    const float yca = (anchor[0] + anchor[2]) / 2.0f;
+    const float xca = (anchor[1] + anchor[3]) / 2.0f;
+    const float ha = anchor[2] - anchor[0];
+    const float wa = anchor[3] - anchor[1];
+    const float w = mul_unfused(std::exp(code[3]), wa);
+    const float h = mul_unfused(std::exp(code[2]), ha);
+    const float yc = mul_unfused(code[0], ha) + yca;
+    const float xc = mul_unfused(code[1], wa) + xca;
+    const float hw = w / 2.0f, hh = h / 2.0f;
+    return Box{xc - hw, yc - hh, xc + hw, yc + hh};
+}
+
+inline float box_area(const Box& b) { return mul_unfused(b.x2 - b.x1, b.y2 - b.y1); }
+
+// IoU = inter / ((area_a + area_b) - inter); 0 when the boxes do not overlap (also for
+// zero-area boxes, where the formula would divide 0 by 0).
+inline float box_iou(const Box& a, const Box& b, float area_a, float area_b) {
+    const float w = std::max(0.0f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
+    const float h = std::max(0.0f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
+    const float inter = mul_unfused(w, h);
+    if (!(inter > 0.0f)) return 0.0f;
+    return inter / ((area_a + area_b) - inter);
+}
+inline float box_iou(const Box& a, const Box& b) { return box_iou(a, b, box_area(a), box_area(b)); }
+
+// ---- NMS -------------------------------------------------------------------------------
+
+// Hard NMS on one set of boxes (torchvision.ops.nms): visit boxes by descending score
+// (stable: equal scores in input order); each kept box drops every later box with
+// IoU > threshold. Returns the kept indices in visiting order.
+inline std::vector<int> nms(const std::vector<Box>& boxes, const std::vector<float>& scores, float iou_threshold) {
+    if (boxes.size() != scores.size())
+        fail("nms", "detect::nms", cat(boxes.size(), " boxes but ", scores.size(), " scores"));
+    std::vector<int> order(boxes.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+        return scores[static_cast<std::size_t>(a)] > scores[static_cast<std::size_t>(b)];
+    });
+    std::vector<float> area(boxes.size());
+    for (std::size_t i = 0; i < boxes.size(); ++i) area[i] = box_area(boxes[i]);
+    std::vector<char> dropped(boxes.size(), 0);
+    std::vector<int> keep;
+    for (std::size_t oi = 0; oi < order.size(); ++oi) {
+        const auto i = static_cast<std::size_t>(order[oi]);
+        if (dropped[i]) continue;
+        keep.push_back(static_cast<int>(i));
+        for (std::size_t oj = oi + 1; oj < order.size(); ++oj) {
+            const auto j = static_cast<std::size_t>(order[oj]);
+            if (!dropped[j] && box_iou(boxes[i], boxes[j], area[i], area[j]) > iou_threshold) dropped[j] = 1;
+        }
+    }
+    return keep;
+}
+
+// Per-class hard NMS (torchvision batched_nms): boxes of different classes never suppress
+// each other. Returns the kept indices sorted by descending score (stable).
+inline std::vector<int> batched_nms(const std::vector<Box>& boxes, const std::vector<float>& scores,
+                                    const std::vector<int>& classes, float iou_threshold) {
+    if (boxes.size() != scores.size() || boxes.size() != classes.size())
+        fail("batched nms", "detect::batched_nms",
+             cat(boxes.size(), " boxes, ", scores.size(), " scores and ", classes.size(), " classes differ"));
+    std::vector<int> ids(classes);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    std::vector<char> kept(boxes.size(), 0);
+    std::vector<Box> sub_boxes;
+    std::vector<float> sub_scores;
+    std::vector<int> sub_index;
+    for (int id : ids) {
+        sub_boxes.clear();
+        sub_scores.clear();
+        sub_index.clear();
+        for (std::size_t i = 0; i < boxes.size(); ++i)
+            if (classes[i] == id) {
+                sub_boxes.push_back(boxes[i]);
+                sub_scores.push_back(scores[i]);
+                sub_index.push_back(static_cast<int>(i));
+            }
+        for (int k : nms(sub_boxes, sub_scores, iou_threshold))
+            kept[static_cast<std::size_t>(sub_index[static_cast<std::size_t>(k)])] = 1;
+    }
+    std::vector<int> keep;
+    for (std::size_t i = 0; i < boxes.size(); ++i)
+        if (kept[i]) keep.push_back(static_cast<int>(i));
+    std::stable_sort(keep.begin(), keep.end(), [&](int a, int b) {
+        return scores[static_cast<std::size_t>(a)] > scores[static_cast<std::size_t>(b)];
+    });
+    return keep;
+}
+
+struct SoftNmsResult {
+    std::vector<int> index;    // picked boxes, in pick order
+    std::vector<float> score;  // their decayed scores at pick time
+};
+
+// effdet's gaussian soft-NMS (batched_soft_nms): all classes in one loop, each box shifted
+// by class * (max coordinate + 1) so classes cannot overlap. Repeat until no box is left:
+// pick the highest current score (first on ties), multiply every remaining score by
+// exp(-iou(picked, box)^2 / sigma), then remove the picked box and every box whose score is
+// <= min_score.
+inline SoftNmsResult soft_nms(const std::vector<Box>& boxes, const std::vector<float>& scores,
+                              const std::vector<int>& classes, float sigma = 0.5f, float min_score = 0.001f) {
+    if (boxes.size() != scores.size() || boxes.size() != classes.size())
+        fail("soft nms", "detect::soft_nms",
+             cat(boxes.size(), " boxes, ", scores.size(), " scores and ", classes.size(), " classes differ"));
+    if (!(sigma > 0.0f)) fail("soft nms", "detect::soft_nms", cat("sigma must be > 0, got ", sigma));
+    SoftNmsResult out;
+    if (boxes.empty()) return out;
+    float max_coord = boxes[0].x1;
+    for (const Box& b : boxes) max_coord = std::max({max_coord, b.x1, b.y1, b.x2, b.y2});
+    // parity: the offset is class * (max + 1) in float32, added to every coordinate.
+    std::vector<Box> shifted(boxes.size());
+    std::vector<float> area(boxes.size());
+    for (std::size_t i = 0; i < boxes.size(); ++i) {
+        const float off = static_cast<float>(classes[i]) * (max_coord + 1.0f);
+        shifted[i] = Box{boxes[i].x1 + off, boxes[i].y1 + off, boxes[i].x2 + off, boxes[i].y2 + off};
+        area[i] = box_area(shifted[i]);
+    }
+    std::vector<int> live(boxes.size());
+    std::iota(live.begin(), live.end(), 0);
+    std::vector<float> live_score(scores);
+    while (!live.empty()) {
+        std::size_t top = 0;
+        for (std::size_t k = 1; k < live.size(); ++k)
+            if (live_score[k] > live_score[top]) top = k;
+        const auto t = static_cast<std::size_t>(live[top]);
+        out.index.push_back(live[top]);
+        out.score.push_back(live_score[top]);
+        std::size_t w = 0;
+        for (std::size_t k = 0; k < live.size(); ++k) {
+            const auto i = static_cast<std::size_t>(live[k]);
+            const float iou = box_iou(shifted[t], shifted[i], area[t], area[i]);
+            const float decay = std::exp(-mul_unfused(iou, iou) / sigma);
+            const float s = mul_unfused(live_score[k], decay);
+            if (k == top || !(s > min_score)) continue;
+            live[w] = live[k];
+            live_score[w] = s;
+            ++w;
+        }
+        live.resize(w);
+        live_score.resize(w);
+    }
+    return out;
+}
+
+// ---- top-k -----------------------------------------------------------------------------
+
+struct Candidate {
+    std::int64_t index = 0;  // flat index over [level, y, x, a, c]
+    float logit = 0;
+};
+
+namespace detail {
+inline void check_heads(const std::vector<TensorView<const float>>& class_out,
+                        const std::vector<TensorView<const float>>& box_out, std::size_t num_anchor_values,
+                        int num_classes, int image, int& anchors_per_cell) {
+    const char* where = "detect::postprocess";
+    if (class_out.empty() || class_out.size() != box_out.size())
+        fail("head outputs", where, cat(class_out.size(), " class levels and ", box_out.size(), " box levels"));
+    if (num_classes < 1) fail("head outputs", where, cat("num_classes must be >= 1, got ", num_classes));
+    if (class_out[0].c() % num_classes != 0)
+        fail("class output " + class_out[0].shape().str(), where,
+             cat("channels are not a multiple of ", num_classes, " classes"));
+    anchors_per_cell = class_out[0].c() / num_classes;
+    std::size_t total = 0;
+    for (std::size_t l = 0; l < class_out.size(); ++l) {
+        const Shape& cs = class_out[l].shape();
+        const Shape& bs = box_out[l].shape();
+        if (cs.c != anchors_per_cell * num_classes || bs.c != anchors_per_cell * 4 || cs.n != bs.n || cs.h != bs.h ||
+            cs.w != bs.w)
+            fail(cat("head outputs of level ", l), where,
+                 cat("class ", cs.str(), " and box ", bs.str(), " do not match ", anchors_per_cell, " anchors x ",
+                     num_classes, " classes"));
+        if (image < 0 || image >= cs.n) fail("image index", where, cat(image, " outside the batch of ", cs.n));
+        total += static_cast<std::size_t>(cs.h) * static_cast<std::size_t>(cs.w) * static_cast<std::size_t>(anchors_per_cell);
+    }
+    if (total * 4 != num_anchor_values)
+        fail("anchors", where,
+             cat("the heads have ", total, " anchors but ", num_anchor_values / 4,
+                 " anchor boxes were given (wrong image size or levels?)"));
+}
+}  // namespace detail
+
+// The k largest class logits of one image, descending (equal logits: lower index first).
+// `allowed` (size num_classes, may be empty = all) masks classes out before the selection.
+inline std::vector<Candidate> top_k_logits(const std::vector<TensorView<const float>>& class_out, int image, int k,
+                                           int num_classes, const std::vector<char>& allowed = {}) {
+    auto worse = [](const Candidate& a, const Candidate& b) {  // heap order: min at top
+        return a.logit > b.logit || (a.logit == b.logit && a.index < b.index);
+    };
+    std::priority_queue<Candidate, std::vector<Candidate>, decltype(worse)> heap(worse);
+    std::int64_t base = 0;
+    const bool masked = !allowed.empty();
+    for (std::size_t l = 0; l < class_out.size(); ++l) {
+        const TensorView<const float>& v = class_out[l];
+        const int channels = v.c();
+        for (int y = 0; y < v.h(); ++y)
+            for (int x = 0; x < v.w(); ++x) {
+                const float* p = v.pixel(image, y, x);
+                const std::int64_t pix_base = base + (static_cast<std::int64_t>(y) * v.w() + x) * channels;
+                for (int ch = 0; ch < channels; ++ch) {
+                    const float logit = p[ch];
+                    if (std::isnan(logit))
+                        fail("class logits", "detect::top_k_logits",
+                             cat("NaN at level ", l, ", y ", y, ", x ", x, ", channel ", ch));
+                    if (masked && !allowed[static_cast<std::size_t>(ch % num_classes)]) continue;
+                    if (static_cast<int>(heap.size()) < k)
+                        heap.push(Candidate{pix_base + ch, logit});
+                    else if (k > 0 && logit > heap.top().logit) {
+                        heap.pop();
+                        heap.push(Candidate{pix_base + ch, logit});
+                    }
+                }
+            }
+        base += static_cast<std::int64_t>(v.h()) * v.w() * channels;
+    }
+    std::vector<Candidate> out(heap.size());
+    for (std::size_t i = out.size(); i-- > 0;) {
+        out[i] = heap.top();
+        heap.pop();
+    }
+    return out;
+}
+
+// ---- the whole post-process ------------------------------------------------------------
+
+// Detections of image `image` of a batch. class_out[l]: {n, h_l, w_l, A*C}, box_out[l]:
+// {n, h_l, w_l, A*4} (NHWC; channel a*C + c and a*4 + k with k = ty, tx, th, tw);
+// anchors: generate_anchors() for the same input size and levels.
+inline std::vector<DetectionRow> postprocess(const std::vector<TensorView<const float>>& class_out,
+                                             const std::vector<TensorView<const float>>& box_out,
+                                             const std::vector<float>& anchors, int num_classes, int image,
+                                             const PostprocessOptions& opt, const ImageInfo* info = nullptr) {
+    const char* where = "detect::postprocess";
+    int anchors_per_cell = 0;
+    detail::check_heads(class_out, box_out, anchors.size(), num_classes, image, anchors_per_cell);
+    if (opt.max_detection_points < 1 || opt.max_detections < 0)
+        fail("options", where,
+             cat("max_detection_points must be >= 1 and max_detections >= 0, got ", opt.max_detection_points, " and ",
+                 opt.max_detections));
+    if (info && (!(info->img_scale > 0.0f) || !(info->image_width > 0.0f) || !(info->image_height > 0.0f)))
+        fail("image info", where,
+             cat("img_scale and image size must be > 0, got ", info->img_scale, " and ", info->image_width, "x",
+                 info->image_height));
+    std::vector<char> allowed;
+    if (!opt.allow_classes.empty() || !opt.deny_classes.empty()) {
+        allowed.assign(static_cast<std::size_t>(num_classes), opt.allow_classes.empty() ? 1 : 0);
+        for (int id : opt.allow_classes)
+            if (id >= 1 && id <= num_classes) allowed[static_cast<std::size_t>(id - 1)] = 1;
+        for (int id : opt.deny_classes)
+            if (id >= 1 && id <= num_classes) allowed[static_cast<std::size_t>(id - 1)] = 0;
+    }
+    const std::vector<Candidate> top = top_k_logits(class_out, image, opt.max_detection_points, num_classes, allowed);
+
+    // Where each level's anchors start in the flat anchor list.
+    std::vector<std::int64_t> level_first_logit, level_first_anchor;
+    {
+        std::int64_t logits = 0, anchors_so_far = 0;
+        for (const auto& v : class_out) {
+            level_first_logit.push_back(logits);
+            level_first_anchor.push_back(anchors_so_far);
+            logits += static_cast<std::int64_t>(v.h()) * v.w() * v.c();
+            anchors_so_far += static_cast<std::int64_t>(v.h()) * v.w() * anchors_per_cell;
+        }
+    }
+    const std::size_t n = top.size();
+    std::vector<Box> boxes(n);
+    std::vector<float> scores(n);
+    std::vector<int> classes(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::int64_t anchor = top[i].index / num_classes;
+        classes[i] = static_cast<int>(top[i].index % num_classes);
+        scores[i] = sigmoid(top[i].logit);
+        std::size_t l = level_first_anchor.size() - 1;
+        while (anchor < level_first_anchor[l]) --l;
+        const std::int64_t local = anchor - level_first_anchor[l];  // (y * w + x) * A + a
+        const TensorView<const float>& bv = box_out[l];
+        const std::int64_t cell = local / anchors_per_cell;
+        const int a = static_cast<int>(local % anchors_per_cell);
+        const int y = static_cast<int>(cell / bv.w()), x = static_cast<int>(cell % bv.w());
+        const float* code = bv.pixel(image, y, x) + a * 4;
+        boxes[i] = decode_box(&anchors[static_cast<std::size_t>(anchor) * 4], code);
+        if (std::isnan(boxes[i].x1) || std::isnan(boxes[i].y1) || std::isnan(boxes[i].x2) || std::isnan(boxes[i].y2))
+            fail("box regression", where, cat("NaN box for anchor ", anchor, " (level ", l, ", y ", y, ", x ", x, ")"));
+    }
+    if (info) {
+        // parity: effdet clamps to img_size / img_scale computed in float32.
+        const float max_x = info->image_width / info->img_scale;
+        const float max_y = info->image_height / info->img_scale;
+        for (Box& b : boxes) {
+            b.x1 = std::min(std::max(b.x1, 0.0f), max_x);
+            b.y1 = std::min(std::max(b.y1, 0.0f), max_y);
+            b.x2 = std::min(std::max(b.x2, 0.0f), max_x);
+            b.y2 = std::min(std::max(b.y2, 0.0f), max_y);
+        }
+    }
+    std::vector<int> keep;
+    std::vector<float> kept_scores;
+    switch (opt.nms) {
+        case NmsMethod::hard:
+            keep = batched_nms(boxes, scores, classes, opt.iou_threshold);
+            break;
+        case NmsMethod::agnostic:
+            keep = nms(boxes, scores, opt.iou_threshold);
+            break;
+        case NmsMethod::soft: {
+            SoftNmsResult r = soft_nms(boxes, scores, classes, opt.soft_sigma, opt.soft_min_score);
+            keep = std::move(r.index);
+            kept_scores = std::move(r.score);
+            break;
+        }
+    }
+    const std::size_t count = std::min(keep.size(), static_cast<std::size_t>(opt.max_detections));
+    std::vector<DetectionRow> rows;
+    rows.reserve(count);
+    for (std::size_t r = 0; r < count; ++r) {
+        const auto i = static_cast<std::size_t>(keep[r]);
+        DetectionRow row;
+        row.box = boxes[i];
+        row.score = kept_scores.empty() ? scores[i] : kept_scores[r];
+        row.class_id = classes[i] + 1;
+        if (info) {
+            row.box.x1 *= info->img_scale;
+            row.box.y1 *= info->img_scale;
+            row.box.x2 *= info->img_scale;
+            row.box.y2 *= info->img_scale;
+        }
+        if (row.score < opt.score_threshold) continue;
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+}  // namespace detect
+EDET_NAMESPACE_END
