@@ -7,9 +7,21 @@
 //   output  NHWC contiguous {n, out_h, out_w, cout}, not aliasing input
 //   padding zeros, amounts in `pad`; rows [row_begin, row_end) of the flattened n*out_h
 //   maths   out = act(bias + sum_{ky,kx,ci} x * w), taps in (ky, kx, ci) order from 0.
+//           Taps in the padding are skipped (the same as multiplying by 0).
+//   fast    kernels::dense_conv vectorises over output channels with xsimd: each tap is
+//           acc = fma(broadcast(x), w[cout block], acc), as PyTorch's stem does
+//           (DESIGN.md section 3); relu/relu6 in registers, swish/sigmoid by
+//           kernels::apply_activation on the finished output row. Matches ref:: to float
+//           rounding; any row split gives bit-identical output.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <functional>
+#include <limits>
+
+#include <xsimd/xsimd.hpp>
 
 #include "edet/core/error.hpp"
 #include "edet/kernels/activation.hpp"
@@ -52,6 +64,13 @@ inline void validate(const DenseConvArgs& a) {
     check_shape(a.input_shape, where);
     check_shape(a.output_shape, where);
     if (a.kernel < 1 || a.stride < 1) fail("geometry", where, cat("kernel ", a.kernel, " stride ", a.stride));
+    if (a.pad.top < 0 || a.pad.bottom < 0 || a.pad.left < 0 || a.pad.right < 0)
+        fail("padding", where, "negative padding");
+    // Absurd values would overflow the int geometry below; no model comes near them.
+    constexpr int kMaxGeometry = 1 << 16;
+    if (a.kernel > kMaxGeometry || a.stride > kMaxGeometry || a.pad.top > kMaxGeometry ||
+        a.pad.bottom > kMaxGeometry || a.pad.left > kMaxGeometry || a.pad.right > kMaxGeometry)
+        fail("geometry", where, cat("kernel ", a.kernel, " stride ", a.stride, " or padding above ", kMaxGeometry));
     const int oh = conv_output_size(a.input_shape.h, a.kernel, a.stride, a.pad.top, a.pad.bottom);
     const int ow = conv_output_size(a.input_shape.w, a.kernel, a.stride, a.pad.left, a.pad.right);
     if (a.output_shape.n != a.input_shape.n || a.output_shape.h != oh || a.output_shape.w != ow)
@@ -60,6 +79,9 @@ inline void validate(const DenseConvArgs& a) {
     const int end = a.row_end < 0 ? rows : a.row_end;
     if (a.row_begin < 0 || a.row_begin > end || end > rows)
         fail("row range", where, cat("[", a.row_begin, ", ", end, ") outside [0, ", rows, ")"));
+    const std::less<const float*> before;
+    if (before(a.output, a.input + a.input_shape.numel()) && before(a.input, a.output + a.output_shape.numel()))
+        fail("buffers", where, "output overlaps input");
 }
 
 namespace ref {
@@ -94,7 +116,180 @@ inline void dense_conv(const DenseConvArgs& a) {
 
 }  // namespace ref
 
-inline void dense_conv(const DenseConvArgs& a) { ref::dense_conv(a); }
+namespace detail {
+namespace dense {
+
+using vfloat = xsimd::batch<float>;
+// Output channels per SIMD register: 16 with AVX-512, 8 with AVX2, 4 with SSE.
+inline constexpr int kLanes = static_cast<int>(vfloat::size);
+
+// relu/relu6/none as `x < lo ? lo : x`, `x > hi ? hi : x` (NaN and -0 pass as in
+// ref::activate); swish/sigmoid run per output row through apply_activation.
+struct Clamp {
+    float lo, hi;
+};
+inline Clamp clamp_for(Activation act) {
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    switch (act) {
+        case Activation::relu: return {0.0f, inf};
+        case Activation::relu6: return {0.0f, 6.0f};
+        default: return {-inf, inf};
+    }
+}
+inline bool needs_row_activation(Activation act) {
+    return act == Activation::swish || act == Activation::sigmoid;
+}
+inline float clamp(float x, Clamp c) {
+    x = x < c.lo ? c.lo : x;
+    return x > c.hi ? c.hi : x;
+}
+inline vfloat clamp(vfloat x, vfloat lo, vfloat hi) {
+    x = xsimd::select(x < lo, lo, x);
+    return xsimd::select(x > hi, hi, x);
+}
+inline float madd(float x, float w, float acc) {
+#if defined(__FMA__)
+    return std::fma(x, w, acc);
+#else
+    return acc + x * w;
+#endif
+}
+
+// Output columns [lo, hi) whose taps all fall inside the input.
+struct Interior {
+    int lo, hi;
+};
+inline Interior interior_columns(int in, int kernel, int stride, int pad_before, int out) {
+    const int lo = std::min((pad_before + stride - 1) / stride, out);
+    const int span = in - kernel + pad_before;
+    const int hi = span < 0 ? 0 : std::min(span / stride + 1, out);
+    return {lo, std::max(lo, hi)};
+}
+
+// Rows [row_begin, row_end), output channels vectorised (cout >= kLanes). KT/ST/CT > 0 fix
+// kernel, stride and input channels at compile time (the stem: 3, 2, 3).
+template <int KT, int ST, int CT>
+void rows_simd(const DenseConvArgs& a, int row_begin, int row_end) {
+    using std::ptrdiff_t;
+    const int K = KT > 0 ? KT : a.kernel;
+    const int S = ST > 0 ? ST : a.stride;
+    const Shape& is = a.input_shape;
+    const Shape& os = a.output_shape;
+    const int CI = CT > 0 ? CT : is.c;
+    const int CO = os.c, H = is.h, W = is.w, OW = os.w;
+    const ptrdiff_t in_row = static_cast<ptrdiff_t>(W) * CI;
+    const ptrdiff_t tap = static_cast<ptrdiff_t>(CI) * CO;  // weight floats per (ky, kx)
+    const ptrdiff_t SC = static_cast<ptrdiff_t>(S) * CI;    // input step between output columns
+    const int pl = a.pad.left;
+    const Interior mid = interior_columns(W, K, S, pl, OW);
+    const Clamp cl = clamp_for(a.activation);
+    const vfloat lo(cl.lo), hi(cl.hi);
+    const bool has_bias = a.bias != nullptr;
+
+    for (int r = row_begin; r < row_end; ++r) {
+        const int n = r / os.h, oy = r % os.h;
+        const int iy0 = oy * S - a.pad.top;
+        const int ky0 = std::max(0, -iy0), ky1 = std::min(K, H - iy0);
+        const float* img = a.input + static_cast<ptrdiff_t>(n) * H * in_row;
+        float* out = a.output + static_cast<ptrdiff_t>(r) * OW * CO;
+
+        for (int c0 = 0; c0 < CO; c0 += kLanes) {
+            const int c = std::min(c0, CO - kLanes);  // the last block overlaps, same values
+            const float* w = a.weights + c;
+            const vfloat b = has_bias ? vfloat::load_unaligned(a.bias + c) : vfloat(0.0f);
+            auto finish = [&](vfloat acc) { return clamp(has_bias ? acc + b : acc, lo, hi); };
+
+            auto column = [&](int ox) {
+                const int ix0 = ox * S - pl;
+                const int kx0 = std::max(0, -ix0), kx1 = std::min(K, W - ix0);
+                vfloat acc(0.0f);
+                for (int ky = ky0; ky < ky1; ++ky)
+                    for (int kx = kx0; kx < kx1; ++kx) {
+                        const float* px = img + (iy0 + ky) * in_row + static_cast<ptrdiff_t>(ix0 + kx) * CI;
+                        const float* wt = w + (ky * K + kx) * tap;
+                        for (int ci = 0; ci < CI; ++ci)
+                            acc = xsimd::fma(vfloat(px[ci]), vfloat::load_unaligned(wt + ci * CO), acc);
+                    }
+                finish(acc).store_unaligned(out + static_cast<ptrdiff_t>(ox) * CO + c);
+            };
+
+            int ox = 0;
+            for (; ox < mid.lo; ++ox) column(ox);
+            for (; ox + 4 <= mid.hi; ox += 4) {  // interior: 4 columns share each weight load
+                vfloat acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+                for (int ky = ky0; ky < ky1; ++ky) {
+                    const float* src = img + (iy0 + ky) * in_row + static_cast<ptrdiff_t>(ox * S - pl) * CI;
+                    for (int kx = 0; kx < K; ++kx) {
+                        const float* px = src + kx * CI;
+                        const float* wt = w + (ky * K + kx) * tap;
+                        for (int ci = 0; ci < CI; ++ci) {
+                            const vfloat wv = vfloat::load_unaligned(wt + ci * CO);
+                            acc0 = xsimd::fma(vfloat(px[ci]), wv, acc0);
+                            acc1 = xsimd::fma(vfloat(px[SC + ci]), wv, acc1);
+                            acc2 = xsimd::fma(vfloat(px[2 * SC + ci]), wv, acc2);
+                            acc3 = xsimd::fma(vfloat(px[3 * SC + ci]), wv, acc3);
+                        }
+                    }
+                }
+                float* dst = out + static_cast<ptrdiff_t>(ox) * CO + c;
+                finish(acc0).store_unaligned(dst);
+                finish(acc1).store_unaligned(dst + CO);
+                finish(acc2).store_unaligned(dst + 2 * CO);
+                finish(acc3).store_unaligned(dst + 3 * CO);
+            }
+            for (; ox < OW; ++ox) column(ox);
+        }
+        if (needs_row_activation(a.activation))
+            kernels::apply_activation(out, static_cast<std::size_t>(OW) * CO, a.activation);
+    }
+}
+
+// Fewer output channels than one register: scalar, same tap order.
+inline void rows_scalar(const DenseConvArgs& a, int row_begin, int row_end) {
+    using std::ptrdiff_t;
+    const Shape& is = a.input_shape;
+    const Shape& os = a.output_shape;
+    const int K = a.kernel, S = a.stride, CI = is.c, CO = os.c, H = is.h, W = is.w, OW = os.w;
+    const Clamp cl = clamp_for(a.activation);
+    for (int r = row_begin; r < row_end; ++r) {
+        const int n = r / os.h, oy = r % os.h;
+        const int iy0 = oy * S - a.pad.top;
+        const int ky0 = std::max(0, -iy0), ky1 = std::min(K, H - iy0);
+        const float* img = a.input + static_cast<ptrdiff_t>(n) * H * W * CI;
+        float* out = a.output + static_cast<ptrdiff_t>(r) * OW * CO;
+        for (int ox = 0; ox < OW; ++ox) {
+            const int ix0 = ox * S - a.pad.left;
+            const int kx0 = std::max(0, -ix0), kx1 = std::min(K, W - ix0);
+            for (int co = 0; co < CO; ++co) {
+                float acc = 0.0f;
+                for (int ky = ky0; ky < ky1; ++ky)
+                    for (int kx = kx0; kx < kx1; ++kx)
+                        for (int ci = 0; ci < CI; ++ci)
+                            acc = madd(img[(static_cast<ptrdiff_t>(iy0 + ky) * W + ix0 + kx) * CI + ci],
+                                       a.weights[((static_cast<ptrdiff_t>(ky) * K + kx) * CI + ci) * CO + co], acc);
+                if (a.bias) acc += a.bias[co];
+                out[static_cast<ptrdiff_t>(ox) * CO + co] = clamp(acc, cl);
+            }
+        }
+        if (needs_row_activation(a.activation))
+            kernels::apply_activation(out, static_cast<std::size_t>(OW) * CO, a.activation);
+    }
+}
+
+}  // namespace dense
+}  // namespace detail
+
+// Entry point: validates, then runs the stem fast path (k3, s2, cin 3) or the generic one.
+inline void dense_conv(const DenseConvArgs& a) {
+    validate(a);
+    const int rows = a.output_shape.n * a.output_shape.h;
+    const int begin = a.row_begin, end = a.row_end < 0 ? rows : a.row_end;
+    if (begin == end) return;
+    namespace dn = detail::dense;
+    if (a.output_shape.c < dn::kLanes) return dn::rows_scalar(a, begin, end);
+    if (a.kernel == 3 && a.stride == 2 && a.input_shape.c == 3) return dn::rows_simd<3, 2, 3>(a, begin, end);
+    dn::rows_simd<0, 0, 0>(a, begin, end);
+}
 
 }  // namespace kernels
 EDET_NAMESPACE_END
