@@ -11,8 +11,18 @@
 //   scale_channels: x[r][ch] *= gate[image(r)][ch] for pixel rows [pixel_begin,
 //     pixel_end) of the flattened n*h*w pixels; callers split pixels across threads.
 //   weights in the reference layout: reduce [rd][c], expand [c][rd].
+//   scale_channels throws edet::Error on null pointers, a bad shape or a pixel range
+//   outside [0, n*h*w].
+// NUMERICS of the fast versions
+//   The pool is bit-identical to ref::global_average_pool (same order per channel). The
+//   two matrix-vector products sum in SIMD lanes (a different order than the reference's
+//   running sum) and swish/sigmoid use exp_batch, so the gate matches ref to tolerance
+//   (measured max abs error on the gate 5.4e-7 vs ref, 1.3e-7 vs the formula in double,
+//   c up to 1152; tested <= 1e-6). scale_channels is one
+//   multiply per element: bit-identical.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "edet/core/error.hpp"
@@ -44,6 +54,15 @@ inline void validate(const SqueezeExciteArgs& a) {
     if (a.reduced < 1) fail("reduced channels", where, cat(a.reduced, " must be >= 1"));
 }
 
+inline void validate_scale_channels(const float* x, const Shape& shape, const float* gate, std::size_t pixel_begin,
+                                    std::size_t pixel_end) {
+    const char* where = "scale_channels";
+    if (!x || !gate) fail("buffers", where, "x and gate must not be null");
+    check_shape(shape, where);
+    if (pixel_begin > pixel_end || pixel_end > shape.pixels())
+        fail("pixel range", where, cat("[", pixel_begin, ", ", pixel_end, ") outside [0, ", shape.pixels(), "]"));
+}
+
 namespace ref {
 inline void squeeze_excite_gate(const SqueezeExciteArgs& a) {
     validate(a);
@@ -70,6 +89,7 @@ inline void squeeze_excite_gate(const SqueezeExciteArgs& a) {
 }
 
 inline void scale_channels(float* x, const Shape& shape, const float* gate, std::size_t pixel_begin, std::size_t pixel_end) {
+    validate_scale_channels(x, shape, gate, pixel_begin, pixel_end);
     const std::size_t hw = static_cast<std::size_t>(shape.h) * shape.w;
     for (std::size_t p = pixel_begin; p < pixel_end; ++p) {
         const float* g = gate + (p / hw) * shape.c;
@@ -78,10 +98,71 @@ inline void scale_channels(float* x, const Shape& shape, const float* gate, std:
 }
 }  // namespace ref
 
-inline void squeeze_excite_gate(const SqueezeExciteArgs& a) { ref::squeeze_excite_gate(a); }
-inline void scale_channels(float* x, const Shape& shape, const float* gate, std::size_t pixel_begin, std::size_t pixel_end) {
-    ref::scale_channels(x, shape, gate, pixel_begin, pixel_end);
+EDET_SIMD_WARNINGS_BEGIN
+
+namespace detail {
+// sum_i a[i] * b[i]: SIMD lanes for the bulk (two accumulators), a scalar tail.
+inline float dot(const float* a, const float* b, std::size_t len) {
+    using B = FloatBatch;
+    constexpr std::size_t W = kFloatLanes;
+    std::size_t i = 0;
+    float sum = 0.0f;
+    if (len >= W) {
+        B s0(0.0f), s1(0.0f);
+        for (; i + 2 * W <= len; i += 2 * W) {
+            s0 = xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), s0);
+            s1 = xsimd::fma(B::load_unaligned(a + i + W), B::load_unaligned(b + i + W), s1);
+        }
+        if (i + W <= len) {
+            s0 = xsimd::fma(B::load_unaligned(a + i), B::load_unaligned(b + i), s0);
+            i += W;
+        }
+        sum = xsimd::hadd(s0 + s1);
+    }
+    for (; i < len; ++i) sum += a[i] * b[i];
+    return sum;
 }
+}  // namespace detail
+
+inline void squeeze_excite_gate(const SqueezeExciteArgs& a) {
+    validate(a);
+    const std::size_t c = static_cast<std::size_t>(a.shape.c), rd = static_cast<std::size_t>(a.reduced);
+    const std::size_t hw = static_cast<std::size_t>(a.shape.h) * a.shape.w;
+    float* pooled = a.scratch;
+    float* hidden = a.scratch + c;
+    for (int n = 0; n < a.shape.n; ++n) {
+        global_average_pool({a.input + static_cast<std::size_t>(n) * hw * c, Shape{1, a.shape.h, a.shape.w, a.shape.c}, pooled});
+        for (std::size_t j = 0; j < rd; ++j) hidden[j] = a.reduce_bias[j] + detail::dot(a.reduce_weights + j * c, pooled, c);
+        apply_activation(hidden, rd, a.activation);
+        float* gate = a.gate + static_cast<std::size_t>(n) * c;
+        for (std::size_t ch = 0; ch < c; ++ch) gate[ch] = a.expand_bias[ch] + detail::dot(a.expand_weights + ch * rd, hidden, rd);
+        apply_activation(gate, c, Activation::sigmoid);
+    }
+}
+
+// x[p][ch] *= gate[image of p][ch], image by image, channels in SIMD batches.
+inline void scale_channels(float* x, const Shape& shape, const float* gate, std::size_t pixel_begin, std::size_t pixel_end) {
+    validate_scale_channels(x, shape, gate, pixel_begin, pixel_end);
+    using B = FloatBatch;
+    constexpr std::size_t W = kFloatLanes;
+    const std::size_t C = static_cast<std::size_t>(shape.c);
+    const std::size_t hw = static_cast<std::size_t>(shape.h) * shape.w;
+    const std::size_t vec_end = C - C % W;
+    std::size_t p = pixel_begin;
+    while (p < pixel_end) {
+        const std::size_t image = p / hw;
+        const std::size_t stop = std::min(pixel_end, (image + 1) * hw);
+        const float* g = gate + image * C;
+        for (; p < stop; ++p) {
+            float* px = x + p * C;
+            std::size_t ch = 0;
+            for (; ch < vec_end; ch += W) (B::load_unaligned(px + ch) * B::load_unaligned(g + ch)).store_unaligned(px + ch);
+            for (; ch < C; ++ch) px[ch] *= g[ch];
+        }
+    }
+}
+
+EDET_SIMD_WARNINGS_END
 
 }  // namespace kernels
 EDET_NAMESPACE_END
