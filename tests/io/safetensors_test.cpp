@@ -264,6 +264,7 @@ TEST_CASE("safetensors: broken files are clear edet::Errors") {
         expect_error(image(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", 8),
                      {"unexpected field \"x\""});
         expect_error(image(R"({"w":[1]})", 8), {"tensor 'w'", "expected an object"});
+        expect_error(image(R"({"":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8), {"empty tensor name"});
     }
     SUBCASE("negative, fractional or huge shape") {
         expect_error(image(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8), {"negative dimension"});

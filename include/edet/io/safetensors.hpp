@@ -302,6 +302,7 @@ private:
 
     void parse_entry(const std::string& name, const json::Value& v, std::uint64_t data_size) {
         const std::string what = cat("tensor '", name, "'");
+        if (name.empty()) bad("tensor ''", "empty tensor name");
         if (!v.is_object()) bad(what, cat("header entry is a ", json::to_string(v.type()), ", expected an object"));
         for (const auto& kv : v.as_object())
             if (kv.first != "dtype" && kv.first != "shape" && kv.first != "data_offsets")
