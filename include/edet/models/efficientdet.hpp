@@ -1,0 +1,264 @@
+// edet/models/efficientdet.hpp - the EfficientDet network, all 17 reference variants.
+//
+//   auto net = edet::EfficientDet::load("tf_efficientdet_d0.safetensors");  // variant from metadata
+//   const edet::HeadOutputs& o = net.forward(image_nhwc);                   // {n, 512, 512, 3}
+//   o.class_out[l]  // {n, h_l, w_l, 9 * num_classes} raw logits, level l = 0 (P3) ..
+//   o.box_out[l]    // {n, h_l, w_l, 9 * 4} raw box regressions (ty, tx, th, tw)
+//
+//   image -> EfficientNet backbone -> P3 P4 P5 -> BiFPN (+P6 P7 [P8]) x repeats
+//         -> class head / box head per level (shared convs, per-level BN)
+//
+// Compile-time variants use the same runtime class: EfficientDetD<3>::spec is the table
+// row (a static constexpr literal), EfficientDetD<3>::load(path) builds the model from it.
+//
+// Memory: activations live in one arena planned from tensor lifetimes for the input shape
+// (nn::Workspace); after the first forward of a shape no forward allocates. arena_bytes()
+// reports the plan's peak. forward() is not thread-safe on one instance (it writes the
+// arena); use one instance per thread. Its kernels use edet::parallel_for internally.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edet/core/error.hpp"
+#include "edet/io/pth.hpp"
+#include "edet/io/safetensors.hpp"
+#include "edet/io/tensor_source.hpp"
+#include "edet/models/config.hpp"
+#include "edet/models/efficientnet.hpp"
+#include "edet/nn/bifpn.hpp"
+#include "edet/nn/binder.hpp"
+#include "edet/nn/head.hpp"
+#include "edet/nn/workspace.hpp"
+#include "edet/tensor/tensor.hpp"
+
+EDET_NAMESPACE_BEGIN
+
+// Views into the model's arena, valid until the next forward (or the model's destruction).
+struct HeadOutputs {
+    std::vector<TensorView<const float>> class_out;  // per level, {n, h_l, w_l, num_anchors*num_classes}
+    std::vector<TensorView<const float>> box_out;    // per level, {n, h_l, w_l, num_anchors*4}
+    std::vector<TensorView<const float>> backbone;   // P3..P5 backbone features
+    std::vector<TensorView<const float>> fpn;        // BiFPN outputs P3..P7 (P8)
+};
+
+namespace detail {
+// Opens a weights file by extension: .safetensors, otherwise a PyTorch checkpoint.
+inline std::unique_ptr<io::TensorSource> open_weights_file(const std::string& path) {
+    const std::string ext = ".safetensors";
+    if (path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
+        return io::SafeTensorsFile::open(path);
+    return io::PthFile::open(path);
+}
+}  // namespace detail
+
+class EfficientDet {
+public:
+    // Loads a weights file (.safetensors or .pth). variant "" = the file's
+    // __metadata__.model; image size 0 = the variant's size.
+    static EfficientDet load(const std::string& weights_path, const std::string& variant = "", int image_height = 0,
+                             int image_width = 0) {
+        const auto source = detail::open_weights_file(weights_path);
+        return from_source(*source, variant, image_height, image_width);
+    }
+    static EfficientDet load(const std::string& weights_path, const EfficientDetConfig& config) {
+        const auto source = detail::open_weights_file(weights_path);
+        return from_source(*source, config);
+    }
+
+    static EfficientDet from_source(const io::TensorSource& weights, const std::string& variant = "", int image_height = 0,
+                                    int image_width = 0) {
+        std::string name = variant.empty() ? weights.metadata("model") : variant;
+        if (name.empty())
+            fail("variant", weights.path(), cat("not given and the file has no __metadata__.model; valid names: ", variant_list()));
+        EfficientDetConfig c = efficientdet_config(name);
+        if (image_height < 0 || image_width < 0)
+            fail("image size", "EfficientDet", cat(image_height, "x", image_width, " is negative"));
+        if (image_height > 0) c.image_height = image_height;
+        if (image_width > 0) c.image_width = image_width;
+        return from_source(weights, c);
+    }
+
+    // The one construction path: a config (from a name or a compile-time table row) and weights.
+    // num_classes is read from the class head's predict conv.
+    static EfficientDet from_source(const io::TensorSource& weights, EfficientDetConfig config) {
+        const std::string pred = "class_net.predict.conv_pw.weight";
+        const io::TensorInfo* info = weights.find(pred);
+        if (!info) fail(cat("tensor '", pred, "'"), weights.path(), "missing: cannot read the class count");
+        const int a = config.num_anchors();
+        if (info->shape.size() != 4 || info->shape[0] < a || info->shape[0] % a != 0 || info->shape[0] / a > 100000)
+            fail(cat("tensor '", pred, "'"), weights.path(),
+                 cat("shape ", info->shape_str(), " is not [", a, " * num_classes, ", config.fpn_channels, ", 1, 1]"));
+        config.num_classes = static_cast<int>(info->shape[0] / a);
+        nn::Binder b(&weights);
+        EfficientDet net(config, b);
+        b.finish();
+        return net;
+    }
+
+    // Every state_dict name and shape of a variant, in the reference's order (no weights built).
+    static std::vector<nn::ParamInfo> state_dict(const EfficientDetConfig& config) {
+        nn::Binder b(nullptr);
+        EfficientDet net(config, b);
+        return b.params();
+    }
+
+    EfficientDet(EfficientDet&&) = default;
+    EfficientDet& operator=(EfficientDet&&) = default;
+    EfficientDet(const EfficientDet&) = delete;
+    EfficientDet& operator=(const EfficientDet&) = delete;
+
+    const EfficientDetConfig& config() const { return config_; }
+    int num_classes() const { return config_.num_classes; }
+
+    // Changes the network's input size (level sizes, upsample targets); replans on the
+    // next forward. Weights are unchanged.
+    void set_image_size(int image_height, int image_width) {
+        if (image_height < 1 || image_width < 1)
+            fail("image size", "EfficientDet::set_image_size", cat(image_height, "x", image_width, " must be >= 1"));
+        config_.image_height = image_height;
+        config_.image_width = image_width;
+        planned_ = Shape{0, 0, 0, 0};
+    }
+
+    // Runs the network on a contiguous NHWC batch {n, image_height, image_width, 3}.
+    const HeadOutputs& forward(TensorView<const float> input_nhwc) {
+        const Shape s = input_nhwc.shape();
+        if (s.c != 3 || s.h != config_.image_height || s.w != config_.image_width)
+            fail(cat("input ", s.str()), "EfficientDet::forward",
+                 cat(config_.name, " is set up for {n, ", config_.image_height, ", ", config_.image_width,
+                     ", 3} (pass the size to load() or call set_image_size())"));
+        if (!input_nhwc.is_contiguous()) fail(cat("input ", s.str()), "EfficientDet::forward", "must be contiguous");
+        if (s != planned_) {
+            ws_.begin_plan();
+            run(input_nhwc);
+            ws_.finish_plan();
+            planned_ = s;
+        }
+        ws_.begin_execute();
+        run(input_nhwc);
+        ws_.finish_execute();
+        return outputs_;
+    }
+
+    const HeadOutputs& outputs() const { return outputs_; }
+
+    // Planned peak activation bytes for the last planned input shape (0 before any forward).
+    std::size_t arena_bytes() const { return ws_.peak_bytes(); }
+    // What the activations would take without lifetime planning.
+    std::size_t unplanned_bytes() const { return ws_.total_bytes(); }
+
+    // Level sizes (h, w) for levels 0..max_level of the current image size.
+    nn::LevelSizes level_sizes() const { return feature_sizes(config_.image_height, config_.image_width, config_.max_level); }
+
+private:
+    EfficientDet(const EfficientDetConfig& c, nn::Binder& b) : config_(c) {
+        if (c.min_level != 3) fail("min_level", "EfficientDet", cat(c.min_level, "; only 3 is supported"));
+        if (c.max_level < 5) fail("max_level", "EfficientDet", cat(c.max_level, " must be >= 5"));
+        if (c.image_height < 1 || c.image_width < 1)
+            fail("image size", "EfficientDet", cat(c.image_height, "x", c.image_width, " must be >= 1"));
+        backbone_ = EfficientNetBackbone(c.backbone, c.backbone_bn_eps, b);
+        nn::BiFpnSpec f;
+        f.min_level = c.min_level;
+        f.max_level = c.max_level;
+        for (int i = 0; i < 3; ++i) f.backbone_channels.push_back(c.backbone.feature_channels(i));
+        f.channels = c.fpn_channels;
+        f.repeats = c.fpn_repeats;
+        f.fusion.rule = c.fusion;
+        f.redundant_bias = c.redundant_bias;
+        f.bn_eps = c.bn_eps;
+        f.activation = c.activation;
+        f.padding = c.padding;
+        fpn_ = nn::BiFpn(f, b);
+        nn::HeadNetSpec h;
+        h.channels = c.fpn_channels;
+        h.repeats = c.head_repeats;
+        h.num_levels = c.num_levels();
+        h.redundant_bias = c.redundant_bias;
+        h.bn_eps = c.bn_eps;
+        h.activation = c.activation;
+        h.padding = c.padding;
+        h.prefix = "class_net";
+        h.outputs = c.num_anchors() * c.num_classes;
+        class_net_ = nn::HeadNet(h, b);
+        h.prefix = "box_net";
+        h.outputs = c.num_anchors() * 4;
+        box_net_ = nn::HeadNet(h, b);
+    }
+
+    static std::string variant_list() {
+        std::string names;
+        for (const auto& n : efficientdet_variants()) names += (names.empty() ? "" : ", ") + n;
+        return names;
+    }
+
+    // The forward, written once for both workspace modes (plan, execute).
+    void run(TensorView<const float> input) {
+        const nn::LevelSizes sizes = level_sizes();
+        std::vector<nn::Feature> taps = backbone_.run(ws_, input);
+        for (std::size_t i = 0; i < taps.size(); ++i) {
+            const auto& hw = sizes[static_cast<std::size_t>(config_.min_level) + i];
+            if (taps[i].view.h() != hw.first || taps[i].view.w() != hw.second)
+                fail("backbone feature size", "EfficientDet::forward", "differs from the level size (internal error)");
+        }
+        std::vector<nn::Feature> fpn = fpn_.run(ws_, taps, sizes);
+        HeadOutputs o;
+        std::vector<TensorView<float>> cls, box;
+        for (const auto& f : fpn) {
+            Shape s = f.view.shape();
+            nn::Workspace::Handle h;
+            s.c = config_.num_anchors() * config_.num_classes;
+            cls.push_back(ws_.tensor(s, &h));
+            s.c = config_.num_anchors() * 4;
+            box.push_back(ws_.tensor(s, &h));
+        }
+        class_net_.run(ws_, fpn, cls);
+        box_net_.run(ws_, fpn, box);
+        for (const auto& t : taps) o.backbone.push_back(t.view);
+        for (const auto& f : fpn) o.fpn.push_back(f.view);
+        for (const auto& t : cls) o.class_out.push_back(t);
+        for (const auto& t : box) o.box_out.push_back(t);
+        outputs_ = std::move(o);
+    }
+
+    EfficientDetConfig config_;
+    EfficientNetBackbone backbone_;
+    nn::BiFpn fpn_;
+    nn::HeadNet class_net_;
+    nn::HeadNet box_net_;
+    nn::Workspace ws_;
+    Shape planned_{0, 0, 0, 0};
+    HeadOutputs outputs_;
+};
+
+// Compile-time variant D<Phi> (phi 0..7 = tf_efficientdet_d0..d7): the table row as a
+// static constexpr literal, passed to the same runtime class.
+template <int Phi>
+struct EfficientDetD {
+    static_assert(Phi >= 0 && Phi <= 7, "EfficientDet D0..D7");
+    static constexpr EfficientDetSpec spec = kEfficientDetVariants[static_cast<std::size_t>(Phi)];
+    static EfficientDetConfig config() { return efficientdet_config(spec); }
+    static EfficientDet load(const std::string& weights_path) { return EfficientDet::load(weights_path, config()); }
+    static EfficientDet from_source(const io::TensorSource& weights) { return EfficientDet::from_source(weights, config()); }
+};
+
+// True for batch-norm buffers (running statistics), which are not parameters.
+inline bool is_buffer_name(const std::string& name) {
+    auto ends = [&](const char* suffix) {
+        const std::string s(suffix);
+        return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+    };
+    return ends(".running_mean") || ends(".running_var") || ends(".num_batches_tracked");
+}
+
+// Parameter count of a variant, as the reference's sum(p.numel() for p in
+// model.parameters()): batch-norm running statistics are buffers and do not count.
+inline std::size_t parameter_count(const EfficientDetConfig& config) {
+    std::size_t n = 0;
+    for (const auto& p : EfficientDet::state_dict(config))
+        if (!is_buffer_name(p.name)) n += p.numel();
+    return n;
+}
+
+EDET_NAMESPACE_END

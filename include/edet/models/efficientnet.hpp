@@ -1,0 +1,112 @@
+// edet/models/efficientnet.hpp - EfficientNet B0-B7 / Lite0-4 as the EfficientDet backbone
+// (timm features_only, out_indices (2, 3, 4): the P3, P4, P5 taps).
+//
+//   image -> stem conv3x3/2 + BN + act -> stage 0 (DS blocks) -> stages 1..6 (MBConv)
+//                                               stride:  2   4   8   16  16  32  32
+//   taps:  P3 = end of stage 2 (stride 8), P4 = end of stage 4 (16), P5 = end of stage 6 (32)
+// There is no conv_head. Block specs come from the backbone table (config.hpp); see
+// DESIGN.md section 2 for the scaling rules the table encodes.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "edet/models/config.hpp"
+#include "edet/nn/bifpn.hpp"
+#include "edet/nn/conv.hpp"
+#include "edet/nn/mbconv.hpp"
+#include "edet/nn/workspace.hpp"
+
+EDET_NAMESPACE_BEGIN
+
+// Every block of a backbone, stage by stage, with its reference name prefix.
+inline std::vector<std::vector<nn::MBConvSpec>> efficientnet_blocks(const BackboneSpec& bb, float bn_eps) {
+    std::vector<std::vector<nn::MBConvSpec>> stages;
+    int in = bb.stem_channels;
+    for (std::size_t s = 0; s < kEfficientNetStages.size(); ++s) {
+        const StageBase& base = kEfficientNetStages[s];
+        std::vector<nn::MBConvSpec> blocks;
+        for (int i = 0; i < bb.stage_repeats[s]; ++i) {
+            nn::MBConvSpec m;
+            m.prefix = cat("backbone.blocks.", s, ".", i);
+            m.depthwise_separable = base.kind == BlockKind::depthwise_separable;
+            m.in_channels = in;
+            m.out_channels = bb.stage_channels[s];
+            m.mid_channels = m.depthwise_separable ? in : round_channels(in * base.expand, 1.0);
+            m.kernel = base.kernel;
+            m.stride = i == 0 ? base.stride : 1;
+            // timm: rd = round(mid * se_ratio / expand) with se_ratio 0.25.
+            m.se_reduced = bb.squeeze_excite()
+                               ? static_cast<int>(std::floor(m.mid_channels * 0.25 / base.expand + 0.5))
+                               : 0;
+            m.activation = bb.activation();
+            m.bn_eps = bn_eps;
+            m.padding = bb.padding();
+            blocks.push_back(m);
+            in = m.out_channels;
+        }
+        stages.push_back(blocks);
+    }
+    return stages;
+}
+
+class EfficientNetBackbone {
+public:
+    static constexpr int kTapStages[3] = {2, 4, 6};
+
+    EfficientNetBackbone() = default;
+    EfficientNetBackbone(const BackboneSpec& bb, float bn_eps, nn::Binder& b) : spec_(bb) {
+        nn::ConvSpec stem;
+        stem.conv = "backbone.conv_stem";
+        stem.bn = "backbone.bn1";
+        stem.kind = nn::ConvKind::dense;
+        stem.in_channels = 3;
+        stem.out_channels = bb.stem_channels;
+        stem.kernel = 3;
+        stem.stride = 2;
+        stem.bn_eps = bn_eps;
+        stem.activation = bb.activation();
+        stem.padding = bb.padding();
+        stem_ = nn::ConvBnAct(stem, b);
+        for (const auto& stage : efficientnet_blocks(bb, bn_eps)) {
+            std::vector<nn::MBConv> blocks;
+            for (const auto& m : stage) blocks.emplace_back(m, b);
+            stages_.push_back(std::move(blocks));
+        }
+    }
+
+    const BackboneSpec& spec() const { return spec_; }
+
+    // Runs the backbone on `input` ({n, H, W, 3}); returns P3, P4, P5 (kept: never
+    // released by the BiFPN, so callers can read them after the forward).
+    std::vector<nn::Feature> run(nn::Workspace& ws, TensorView<const float> input) const {
+        std::vector<nn::Feature> taps;
+        nn::Feature cur;
+        cur.view = ws.tensor(stem_.plan(input.shape()), &cur.handle);
+        if (ws.executing()) stem_.forward(input, cur.view);
+        for (std::size_t s = 0; s < stages_.size(); ++s) {
+            for (const auto& block : stages_[s]) {
+                nn::Feature next;
+                next.view = ws.tensor(block.plan(cur.view.shape()), &next.handle);
+                const nn::Workspace::Handle sh = ws.acquire(block.scratch_floats(cur.view.shape()));
+                if (ws.executing()) block.forward(cur.view, next.view, ws.data(sh));
+                ws.release(sh);
+                if (!cur.keep) ws.release(cur.handle);
+                cur = next;
+            }
+            if (s == 2 || s == 4 || s == 6) {
+                cur.keep = true;
+                taps.push_back(cur);
+            }
+        }
+        return taps;
+    }
+
+private:
+    BackboneSpec spec_{};
+    nn::ConvBnAct stem_;
+    std::vector<std::vector<nn::MBConv>> stages_;
+};
+
+EDET_NAMESPACE_END

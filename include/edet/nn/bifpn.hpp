@@ -1,0 +1,310 @@
+// edet/nn/bifpn.hpp - the BiFPN: FusionNode, BiFpnLayer (one cell), BiFpn (extra levels +
+// repeated cells).
+//
+// One cell for levels P3..P7 (node ids: 0..4 are the cell's inputs P3..P7, 5.. its nodes):
+//
+//   P7 (4) ------------------------------------------> [12 P7out] (4, 11)
+//     |                                                   ^
+//     v                                                   |
+//   P6 (3) --------> [5 P6'] (3, 4) ---------------> [11 P6out] (3, 5, 10)
+//                        |                                ^
+//                        v                                |
+//   P5 (2) --------> [6 P5'] (2, 5) ---------------> [10 P5out] (2, 6, 9)
+//                        |                                ^
+//                        v                                |
+//   P4 (1) --------> [7 P4'] (1, 6) ---------------> [ 9 P4out] (1, 7, 8)
+//                        |                                ^
+//                        v                                |
+//   P3 (0) --------> [8 P3out] (0, 7) -------------------+
+//
+// top-down nodes read (this level's latest, the level above's latest); bottom-up nodes read
+// (every node of this level, the level below's latest). The cell outputs the last
+// num_levels nodes, P3out..P7out. bifpn_nodes() generates this table for any level range
+// (P3..P8 for d7x); the tests check it against the reference's offsets.
+//
+// A node (effdet Fnode) is combine then after_combine:
+//   out = BN(pw(dw(act( fuse_i( resample_i(x_i) ) ))))
+//   fuse, fast normalized: sum_i w_i * x_i / (eps + sum_j w_j), w = relu(edge_weights)
+//   fuse, sum:             sum_i x_i
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "edet/core/parallel.hpp"
+#include "edet/kernels/activation.hpp"
+#include "edet/kernels/fusion.hpp"
+#include "edet/nn/conv.hpp"
+#include "edet/nn/resample.hpp"
+#include "edet/nn/workspace.hpp"
+
+EDET_NAMESPACE_BEGIN
+namespace nn {
+
+// A feature map living in a Workspace buffer.
+struct Feature {
+    TensorView<float> view;
+    Workspace::Handle handle = -1;
+    bool keep = false;  // never released by the BiFPN (backbone taps the caller reads)
+};
+
+// The combine rule of a node as a small policy: how many edge weights it binds and how
+// it fuses (the arithmetic lives in kernels::fuse).
+struct FusionPolicy {
+    FusionRule rule = FusionRule::fast_normalized;
+    bool has_edge_weights() const { return rule != FusionRule::sum; }
+};
+
+struct BiFpnNodeSpec {
+    int level;                 // feature level this node produces (3..max_level)
+    std::vector<int> inputs;   // offsets into [cell inputs..., earlier nodes...]
+};
+
+// The BiFPN node table for levels [min_level, max_level] (effdet bifpn_config).
+inline std::vector<BiFpnNodeSpec> bifpn_nodes(int min_level, int max_level) {
+    const int levels = max_level - min_level + 1;
+    std::vector<std::vector<int>> ids(static_cast<std::size_t>(levels));
+    for (int i = 0; i < levels; ++i) ids[static_cast<std::size_t>(i)].push_back(i);
+    int next = levels;
+    std::vector<BiFpnNodeSpec> nodes;
+    for (int l = max_level - 1; l >= min_level; --l) {  // top-down
+        const std::size_t i = static_cast<std::size_t>(l - min_level);
+        nodes.push_back({l, {ids[i].back(), ids[i + 1].back()}});
+        ids[i].push_back(next++);
+    }
+    for (int l = min_level + 1; l <= max_level; ++l) {  // bottom-up
+        const std::size_t i = static_cast<std::size_t>(l - min_level);
+        BiFpnNodeSpec n{l, ids[i]};
+        n.inputs.push_back(ids[i - 1].back());
+        nodes.push_back(n);
+        ids[i].push_back(next++);
+    }
+    return nodes;
+}
+
+struct FusionNodeSpec {
+    std::string prefix;               // "fpn.cell.{r}.fnode.{n}"
+    std::vector<int> inputs;          // offsets
+    std::vector<int> input_channels;  // channels of each input
+    int channels = 64;                // fpn width
+    FusionPolicy fusion;
+    bool redundant_bias = true;
+    float bn_eps = 1e-3f;
+    Activation activation = Activation::swish;
+    PaddingMode padding = PaddingMode::tf_same;
+};
+
+class FusionNode {
+public:
+    FusionNode() = default;
+    FusionNode(const FusionNodeSpec& s, Binder& b) : spec_(s) {
+        const int count = static_cast<int>(s.inputs.size());
+        if (count < 1 || count > 16 || s.input_channels.size() != s.inputs.size())
+            fail(cat("node '", s.prefix, "'"), "FusionNode", "bad input list");
+        if (s.fusion.has_edge_weights()) edge_weights_ = b.take(s.prefix + ".combine.edge_weights", {count});
+        for (std::size_t i = 0; i < s.inputs.size(); ++i) {
+            ResampleSpec r;
+            r.prefix = cat(s.prefix, ".combine.resample.", s.inputs[i]);
+            r.in_channels = s.input_channels[i];
+            r.out_channels = s.channels;
+            r.conv_bias = s.redundant_bias;
+            r.bn_eps = s.bn_eps;
+            r.padding = s.padding;
+            resample_.emplace_back(r, b);
+        }
+        SeparableConvSpec c;
+        c.prefix = s.prefix + ".after_combine.conv";
+        c.in_channels = c.out_channels = s.channels;
+        c.kernel = 3;
+        c.pw_bias = s.redundant_bias;
+        c.bn = true;
+        c.bn_eps = s.bn_eps;
+        c.activation = Activation::none;
+        c.padding = s.padding;
+        conv_ = SeparableConv(c, b);
+    }
+
+    const FusionNodeSpec& spec() const { return spec_; }
+
+    // Computes the node into `out` ({n, th, tw, channels}), reading features x.
+    void run(Workspace& ws, const std::vector<Feature>& x, TensorView<float> out) const {
+        const int th = out.h(), tw = out.w();
+        std::vector<const float*> srcs;
+        std::vector<Workspace::Handle> temps;
+        for (std::size_t i = 0; i < spec_.inputs.size(); ++i) {
+            const std::size_t off = static_cast<std::size_t>(spec_.inputs[i]);
+            if (off >= x.size()) fail(cat("node '", spec_.prefix, "'"), "FusionNode", cat("input offset ", off, " not computed yet"));
+            TensorView<const float> in = x[off].view;
+            const Resample& r = resample_[i];
+            const Shape rs = r.plan(in.shape(), th, tw);
+            if (rs != out.shape()) fail(cat("node '", spec_.prefix, "'"), "FusionNode", "resampled input does not match the node size");
+            if (r.is_noop(in.shape(), th, tw)) {
+                srcs.push_back(in.data());
+                continue;
+            }
+            Workspace::Handle h;
+            TensorView<float> t = ws.tensor(rs, &h);
+            const std::size_t sf = r.scratch_floats(in.shape(), th, tw);
+            const Workspace::Handle sh = sf ? ws.acquire(sf) : -1;
+            if (ws.executing()) r.forward(in, t, sf ? ws.data(sh) : nullptr);
+            if (sh >= 0) ws.release(sh);
+            srcs.push_back(t.data());
+            temps.push_back(h);
+        }
+        Workspace::Handle fh;
+        TensorView<float> fused = ws.tensor(out.shape(), &fh);
+        if (ws.executing()) {
+            const std::size_t elements = fused.numel();
+            const int count = static_cast<int>(srcs.size());
+            parallel_for(0, static_cast<std::int64_t>(elements), kMinChunkWork / 4, [&](std::int64_t e0, std::int64_t e1) {
+                kernels::FuseArgs a;
+                a.inputs = srcs.data();
+                a.count = count;
+                a.weights = edge_weights_.empty() ? nullptr : edge_weights_.data();
+                a.rule = spec_.fusion.rule;
+                a.output = fused.data();
+                a.elements = elements;
+                a.begin = static_cast<std::size_t>(e0);
+                a.end = static_cast<std::size_t>(e1);
+                kernels::fuse(a);
+                kernels::apply_activation(fused.data() + e0, static_cast<std::size_t>(e1 - e0), spec_.activation);
+            });
+        }
+        for (auto h : temps) ws.release(h);
+        const Workspace::Handle dh = ws.acquire(conv_.scratch_floats(fused.shape()));
+        if (ws.executing()) conv_.forward(fused, out, ws.data(dh));
+        ws.release(dh);
+        ws.release(fh);
+    }
+
+private:
+    FusionNodeSpec spec_;
+    std::vector<float> edge_weights_;
+    std::vector<Resample> resample_;
+    SeparableConv conv_;
+};
+
+// Level sizes (h, w) indexed by level 0..max_level.
+using LevelSizes = std::vector<std::pair<int, int>>;
+
+struct BiFpnSpec {
+    int min_level = 3;
+    int max_level = 7;
+    std::vector<int> backbone_channels;  // channels of the backbone taps (P3, P4, P5)
+    int channels = 64;
+    int repeats = 3;
+    FusionPolicy fusion;
+    bool redundant_bias = true;
+    float bn_eps = 1e-3f;
+    Activation activation = Activation::swish;
+    PaddingMode padding = PaddingMode::tf_same;
+    int num_levels() const { return max_level - min_level + 1; }
+};
+
+// One BiFPN cell ("fpn.cell.{r}").
+class BiFpnLayer {
+public:
+    BiFpnLayer() = default;
+    BiFpnLayer(const BiFpnSpec& s, const std::string& prefix, const std::vector<int>& input_channels, Binder& b)
+        : spec_(s), table_(bifpn_nodes(s.min_level, s.max_level)) {
+        std::vector<int> chs = input_channels;
+        for (std::size_t n = 0; n < table_.size(); ++n) {
+            FusionNodeSpec f;
+            f.prefix = cat(prefix, ".fnode.", n);
+            f.inputs = table_[n].inputs;
+            for (int off : f.inputs) f.input_channels.push_back(chs[static_cast<std::size_t>(off)]);
+            f.channels = s.channels;
+            f.fusion = s.fusion;
+            f.redundant_bias = s.redundant_bias;
+            f.bn_eps = s.bn_eps;
+            f.activation = s.activation;
+            f.padding = s.padding;
+            nodes_.emplace_back(f, b);
+            chs.push_back(s.channels);
+        }
+    }
+
+    const std::vector<BiFpnNodeSpec>& table() const { return table_; }
+
+    // x: the cell's num_levels inputs (P3..); returns its num_levels outputs. Inputs and
+    // intermediate nodes not marked keep are released.
+    std::vector<Feature> run(Workspace& ws, std::vector<Feature> x, const LevelSizes& sizes) const {
+        const std::size_t levels = static_cast<std::size_t>(spec_.num_levels());
+        if (x.size() != levels) fail("BiFPN cell", "BiFpnLayer::run", cat(x.size(), " inputs, expected ", levels));
+        const int n = x[0].view.n();
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+            const auto& hw = sizes.at(static_cast<std::size_t>(table_[i].level));
+            Feature f;
+            f.view = ws.tensor(Shape{n, hw.first, hw.second, spec_.channels}, &f.handle);
+            nodes_[i].run(ws, x, f.view);
+            x.push_back(f);
+        }
+        for (std::size_t i = 0; i + levels < x.size(); ++i)
+            if (!x[i].keep && x[i].handle >= 0) ws.release(x[i].handle);
+        return std::vector<Feature>(x.end() - static_cast<std::ptrdiff_t>(levels), x.end());
+    }
+
+private:
+    BiFpnSpec spec_;
+    std::vector<BiFpnNodeSpec> table_;
+    std::vector<FusionNode> nodes_;
+};
+
+// The BiFPN ("fpn"): extra levels from the last backbone level, then `repeats` cells.
+//   P6 = maxpool(BN(conv1x1(P5)))  ("fpn.resample.3")
+//   P7 = maxpool(P6), P8 = maxpool(P7)  (no weights)
+class BiFpn {
+public:
+    BiFpn() = default;
+    BiFpn(const BiFpnSpec& s, Binder& b) : spec_(s) {
+        const int taps = static_cast<int>(s.backbone_channels.size());
+        std::vector<int> chs = s.backbone_channels;
+        int in = chs.back();
+        for (int level = taps; level < s.num_levels(); ++level) {
+            ResampleSpec r;
+            r.prefix = cat("fpn.resample.", level);
+            r.in_channels = in;
+            r.out_channels = s.channels;
+            r.conv_bias = s.redundant_bias;
+            r.bn_eps = s.bn_eps;
+            r.padding = s.padding;
+            extra_.emplace_back(r, b);
+            in = s.channels;
+            chs.push_back(s.channels);
+        }
+        for (int r = 0; r < s.repeats; ++r) {
+            cells_.emplace_back(s, cat("fpn.cell.", r), chs, b);
+            chs.assign(static_cast<std::size_t>(s.num_levels()), s.channels);
+        }
+    }
+
+    const BiFpnSpec& spec() const { return spec_; }
+
+    // taps: the backbone features (marked keep); returns the P3.. outputs.
+    std::vector<Feature> run(Workspace& ws, std::vector<Feature> x, const LevelSizes& sizes) const {
+        for (std::size_t e = 0; e < extra_.size(); ++e) {
+            const TensorView<float> in = x.back().view;
+            const auto& hw = sizes.at(static_cast<std::size_t>(spec_.min_level) + x.size());
+            Feature f;
+            const Shape os = extra_[e].plan(in.shape(), hw.first, hw.second);
+            f.view = ws.tensor(os, &f.handle);
+            const std::size_t sf = extra_[e].scratch_floats(in.shape(), hw.first, hw.second);
+            const Workspace::Handle sh = sf ? ws.acquire(sf) : -1;
+            if (ws.executing()) extra_[e].forward(in, f.view, sf ? ws.data(sh) : nullptr);
+            if (sh >= 0) ws.release(sh);
+            x.push_back(f);
+        }
+        for (const auto& c : cells_) x = c.run(ws, std::move(x), sizes);
+        return x;
+    }
+
+private:
+    BiFpnSpec spec_;
+    std::vector<Resample> extra_;
+    std::vector<BiFpnLayer> cells_;
+};
+
+}  // namespace nn
+EDET_NAMESPACE_END

@@ -1,0 +1,120 @@
+// edet/nn/binder.hpp - binding layer weights to reference (state_dict) names.
+//
+// Layers take their tensors through a Binder, in the order of the reference module's
+// state_dict. The same walk serves two purposes:
+//   - loading: every name is read from an io::TensorSource, its shape checked, and at the
+//     end finish() refuses names the source has that nobody took;
+//   - listing: with no source, the walk just records (name, shape) - this is how
+//     state_dict_names() lists a variant's parameters without building any weights.
+// So the name list the tests compare against the reference manifest is produced by the
+// very code that binds the weights.
+//
+// Batch norm (eval) is folded into the preceding conv: alpha = gamma / sqrt(var + eps),
+// beta = bias - mean * alpha, computed in double (parity: the reference computes them in
+// float32 with FMA; folding differs from it only by rounding, within tolerance).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "edet/core/error.hpp"
+#include "edet/io/tensor_source.hpp"
+
+EDET_NAMESPACE_BEGIN
+namespace nn {
+
+// One state_dict entry as the model expects it.
+struct ParamInfo {
+    std::string name;
+    std::vector<std::int64_t> shape;
+    io::DType dtype = io::DType::f32;
+    std::size_t numel() const {
+        std::size_t n = 1;
+        for (auto d : shape) n *= static_cast<std::size_t>(d);
+        return n;
+    }
+};
+
+inline std::string shape_string(const std::vector<std::int64_t>& s) {
+    std::string r = "[";
+    for (std::size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + "]";
+}
+
+// Eval-mode batch norm reduced to a per-channel affine map y = x * scale + shift.
+struct BatchNormAffine {
+    std::vector<double> scale, shift;
+};
+
+class Binder {
+public:
+    // source == nullptr: listing mode (take() records names and returns empty vectors).
+    explicit Binder(const io::TensorSource* source) : source_(source) {}
+
+    bool listing() const { return source_ == nullptr; }
+
+    // Reads tensor `name` as float32, checking that it exists with exactly `shape`.
+    std::vector<float> take(const std::string& name, std::vector<std::int64_t> shape) {
+        record(name, shape, io::DType::f32);
+        if (listing()) return {};
+        const io::TensorInfo* info = source_->find(name);
+        if (!info) fail(cat("tensor '", name, "'"), source_->path(), cat("missing (expected shape ", shape_string(shape), ")"));
+        if (info->shape != shape)
+            fail(cat("tensor '", name, "'"), source_->path(),
+                 cat("expected shape ", shape_string(shape), ", got ", info->shape_str()));
+        return source_->read_f32(name);
+    }
+
+    // Batch norm `prefix`.{weight,bias,running_mean,running_var,num_batches_tracked};
+    // num_batches_tracked (I64, unused at inference) must be present and is ignored.
+    BatchNormAffine take_batch_norm(const std::string& prefix, int channels, float eps) {
+        const std::vector<std::int64_t> s{channels};
+        const auto gamma = take(prefix + ".weight", s);
+        const auto beta = take(prefix + ".bias", s);
+        const auto mean = take(prefix + ".running_mean", s);
+        const auto var = take(prefix + ".running_var", s);
+        const std::string nbt = prefix + ".num_batches_tracked";
+        record(nbt, {}, io::DType::i64);
+        BatchNormAffine bn;
+        if (listing()) return bn;
+        const io::TensorInfo* info = source_->find(nbt);
+        if (!info) fail(cat("tensor '", nbt, "'"), source_->path(), "missing (expected shape [])");
+        if (!(info->shape.empty() || (info->shape.size() == 1 && info->shape[0] == 1)))
+            fail(cat("tensor '", nbt, "'"), source_->path(), cat("expected shape [], got ", info->shape_str()));
+        bn.scale.resize(static_cast<std::size_t>(channels));
+        bn.shift.resize(static_cast<std::size_t>(channels));
+        for (std::size_t c = 0; c < bn.scale.size(); ++c) {
+            const double a = static_cast<double>(gamma[c]) / std::sqrt(static_cast<double>(var[c]) + static_cast<double>(eps));
+            bn.scale[c] = a;
+            bn.shift[c] = static_cast<double>(beta[c]) - static_cast<double>(mean[c]) * a;
+        }
+        return bn;
+    }
+
+    // Every name the source holds must have been taken; throws naming the first that was not.
+    void finish() const {
+        if (listing()) return;
+        for (const auto& t : source_->tensors())
+            if (!seen_.count(t.name))
+                fail(cat("tensor '", t.name, "'"), source_->path(),
+                     cat("unexpected: the model has no such parameter (shape ", t.shape_str(), ")"));
+    }
+
+    const std::vector<ParamInfo>& params() const { return params_; }
+
+private:
+    void record(const std::string& name, std::vector<std::int64_t> shape, io::DType dtype) {
+        if (!seen_.insert(name).second) fail(cat("tensor '", name, "'"), "nn::Binder", "bound twice (internal error)");
+        params_.push_back(ParamInfo{name, std::move(shape), dtype});
+    }
+
+    const io::TensorSource* source_;
+    std::vector<ParamInfo> params_;
+    std::unordered_set<std::string> seen_;
+};
+
+}  // namespace nn
+EDET_NAMESPACE_END

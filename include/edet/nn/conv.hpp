@@ -1,0 +1,292 @@
+// edet/nn/conv.hpp - ConvBnAct (conv -> batch norm -> activation) and SeparableConv
+// (depthwise -> pointwise -> batch norm -> activation), the two conv layers everything
+// else is made of.
+//
+// A layer is built from a named spec and binds its weights by reference name:
+//   ConvSpec s;  s.conv = "backbone.conv_stem"; s.bn = "backbone.bn1"; ...
+//   ConvBnAct stem(s, binder);             // reads backbone.conv_stem.weight, backbone.bn1.*
+//   Shape out = stem.plan(in_shape);       // output shape for an input shape
+//   stem.forward(in, out_view);            // const, allocation-free, threads over rows
+// At bind time the batch norm is folded into the conv (w' = w * alpha, b' = b * alpha +
+// beta, in double) and the weights are packed once for the kernels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "edet/core/error.hpp"
+#include "edet/core/parallel.hpp"
+#include "edet/kernels/activation.hpp"
+#include "edet/kernels/dense_conv.hpp"
+#include "edet/kernels/depthwise_conv.hpp"
+#include "edet/kernels/padding.hpp"
+#include "edet/kernels/pointwise_conv.hpp"
+#include "edet/nn/binder.hpp"
+#include "edet/tensor/tensor.hpp"
+
+EDET_NAMESPACE_BEGIN
+namespace nn {
+
+enum class ConvKind { dense, pointwise, depthwise };
+
+struct ConvSpec {
+    std::string conv;        // module name of the conv: weights at conv + ".weight"
+    std::string bn;          // module name of the batch norm; "" = none
+    ConvKind kind = ConvKind::pointwise;
+    int in_channels = 0;
+    int out_channels = 0;    // = in_channels for depthwise
+    int kernel = 1;
+    int stride = 1;
+    bool bias = false;       // conv + ".bias" exists
+    float bn_eps = 1e-3f;
+    Activation activation = Activation::none;
+    PaddingMode padding = PaddingMode::tf_same;
+};
+
+// Work per parallel chunk: about this many multiply-adds, so tiny maps stay on one thread.
+inline constexpr std::int64_t kMinChunkWork = 1 << 16;
+
+inline std::int64_t grain_for(std::int64_t work_per_item) {
+    return std::max<std::int64_t>(1, kMinChunkWork / std::max<std::int64_t>(work_per_item, 1));
+}
+
+class ConvBnAct {
+public:
+    ConvBnAct() = default;
+
+    // Binds conv (+bias) and bn (if named) from the binder.
+    ConvBnAct(const ConvSpec& spec, Binder& b) : spec_(spec) {
+        validate_spec();
+        std::vector<float> w = b.take(spec.conv + ".weight", weight_shape());
+        std::vector<float> bias;
+        if (spec.bias) bias = b.take(spec.conv + ".bias", {spec.out_channels});
+        BatchNormAffine bn;
+        if (!spec.bn.empty()) bn = b.take_batch_norm(spec.bn, spec.out_channels, spec.bn_eps);
+        if (b.listing()) return;
+        init(w, bias, bn);
+    }
+
+    // Builds from weights already read (a head conv shared across levels, each level with
+    // its own batch norm): w in the reference layout, bias empty = none, bn empty = none.
+    static ConvBnAct from_weights(const ConvSpec& spec, const std::vector<float>& w, const std::vector<float>& bias,
+                                  const BatchNormAffine& bn) {
+        ConvBnAct c;
+        c.spec_ = spec;
+        c.validate_spec();
+        c.init(w, bias, bn);
+        return c;
+    }
+
+    const ConvSpec& spec() const { return spec_; }
+
+    std::vector<std::int64_t> weight_shape() const {
+        const int k = spec_.kernel;
+        if (spec_.kind == ConvKind::depthwise) return {spec_.out_channels, 1, k, k};
+        return {spec_.out_channels, spec_.in_channels, k, k};
+    }
+
+    Padding2d padding_for(const Shape& in) const {
+        return kernels::conv_padding(in.h, in.w, spec_.kernel, spec_.stride, spec_.padding);
+    }
+
+    // Output shape for an input shape; throws on a channel mismatch.
+    Shape plan(const Shape& in) const {
+        check_shape(in, "ConvBnAct::plan");
+        if (in.c != spec_.in_channels)
+            fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::plan",
+                 cat("input has ", in.c, " channels, expected ", spec_.in_channels));
+        const Padding2d p = padding_for(in);
+        return Shape{in.n, kernels::conv_output_size(in.h, spec_.kernel, spec_.stride, p.top, p.bottom),
+                     kernels::conv_output_size(in.w, spec_.kernel, spec_.stride, p.left, p.right), spec_.out_channels};
+    }
+
+    // out = act(bn(conv(in))) [+ residual, pointwise only, added after the activation].
+    // in, out (and residual) contiguous; out must not alias in.
+    void forward(TensorView<const float> in, TensorView<float> out, const float* residual = nullptr) const {
+        const Shape os = plan(in.shape());
+        check_same_shape(out.shape(), os, "output", "ConvBnAct::forward");
+        if (!in.is_contiguous() || !out.is_contiguous())
+            fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::forward", "views must be contiguous");
+        const float* bias = bias_.empty() ? nullptr : bias_.data();
+        if (spec_.kind == ConvKind::pointwise) {
+            const std::int64_t rows = static_cast<std::int64_t>(in.shape().pixels());
+            const std::size_t cin = static_cast<std::size_t>(spec_.in_channels);
+            const std::size_t cout = static_cast<std::size_t>(spec_.out_channels);
+            parallel_for(0, rows, grain_for(static_cast<std::int64_t>(cin * cout)), [&](std::int64_t r0, std::int64_t r1) {
+                kernels::PointwiseConvArgs a;
+                a.input = in.data() + static_cast<std::size_t>(r0) * cin;
+                a.rows = static_cast<std::size_t>(r1 - r0);
+                a.weights = &pointwise_;
+                a.bias = bias;
+                a.residual = residual ? residual + static_cast<std::size_t>(r0) * cout : nullptr;
+                a.output = out.data() + static_cast<std::size_t>(r0) * cout;
+                a.activation = spec_.activation;
+                kernels::pointwise_conv(a);
+            });
+            return;
+        }
+        if (residual) fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::forward", "residual only for pointwise convs");
+        const Padding2d pad = padding_for(in.shape());
+        const std::int64_t rows = static_cast<std::int64_t>(os.n) * os.h;
+        const std::int64_t k2 = static_cast<std::int64_t>(spec_.kernel) * spec_.kernel;
+        if (spec_.kind == ConvKind::depthwise) {
+            parallel_for(0, rows, grain_for(k2 * os.w * os.c), [&](std::int64_t r0, std::int64_t r1) {
+                kernels::DepthwiseConvArgs a;
+                a.input = in.data();
+                a.input_shape = in.shape();
+                a.weights = packed_.data();
+                a.bias = bias;
+                a.output = out.data();
+                a.output_shape = os;
+                a.kernel = spec_.kernel;
+                a.stride = spec_.stride;
+                a.pad = pad;
+                a.activation = spec_.activation;
+                a.row_begin = static_cast<int>(r0);
+                a.row_end = static_cast<int>(r1);
+                kernels::depthwise_conv(a);
+            });
+        } else {
+            parallel_for(0, rows, grain_for(k2 * os.w * os.c * spec_.in_channels), [&](std::int64_t r0, std::int64_t r1) {
+                kernels::DenseConvArgs a;
+                a.input = in.data();
+                a.input_shape = in.shape();
+                a.weights = packed_.data();
+                a.bias = bias;
+                a.output = out.data();
+                a.output_shape = os;
+                a.kernel = spec_.kernel;
+                a.stride = spec_.stride;
+                a.pad = pad;
+                a.activation = spec_.activation;
+                a.row_begin = static_cast<int>(r0);
+                a.row_end = static_cast<int>(r1);
+                kernels::dense_conv(a);
+            });
+        }
+    }
+
+    std::size_t parameter_count() const {
+        std::size_t n = 1;
+        for (auto d : weight_shape()) n *= static_cast<std::size_t>(d);
+        return n + (spec_.bias ? static_cast<std::size_t>(spec_.out_channels) : 0);
+    }
+
+private:
+    void validate_spec() {
+        const char* where = "ConvBnAct";
+        if (spec_.in_channels < 1 || spec_.out_channels < 1 || spec_.kernel < 1 || spec_.stride < 1)
+            fail(cat("layer '", spec_.conv, "'"), where,
+                 cat("bad geometry cin=", spec_.in_channels, " cout=", spec_.out_channels, " k=", spec_.kernel, " s=", spec_.stride));
+        if (spec_.kind == ConvKind::depthwise && spec_.in_channels != spec_.out_channels)
+            fail(cat("layer '", spec_.conv, "'"), where, "depthwise convs keep the channel count");
+        if (spec_.kind == ConvKind::pointwise && (spec_.kernel != 1 || spec_.stride != 1))
+            fail(cat("layer '", spec_.conv, "'"), where, "pointwise convs are 1x1 stride 1");
+    }
+
+    // Folds bn into (w, bias) and packs.
+    void init(const std::vector<float>& w, const std::vector<float>& bias, const BatchNormAffine& bn) {
+        const std::size_t cout = static_cast<std::size_t>(spec_.out_channels);
+        const std::size_t per_out = w.size() / cout;  // cin*k*k (1*k*k for depthwise)
+        std::vector<float> wf(w.size());
+        const bool has_bn = !bn.scale.empty();
+        for (std::size_t co = 0; co < cout; ++co)
+            for (std::size_t i = 0; i < per_out; ++i) {
+                const double v = static_cast<double>(w[co * per_out + i]);
+                wf[co * per_out + i] = static_cast<float>(has_bn ? v * bn.scale[co] : v);
+            }
+        if (has_bn || !bias.empty()) {
+            bias_.assign(cout, 0.0f);
+            for (std::size_t co = 0; co < cout; ++co) {
+                const double b = bias.empty() ? 0.0 : static_cast<double>(bias[co]);
+                bias_[co] = static_cast<float>(has_bn ? b * bn.scale[co] + bn.shift[co] : b);
+            }
+        }
+        switch (spec_.kind) {
+            case ConvKind::pointwise:
+                pointwise_ = kernels::pack_pointwise_weights(wf.data(), spec_.in_channels, spec_.out_channels);
+                break;
+            case ConvKind::depthwise:
+                packed_ = kernels::pack_depthwise_weights(wf.data(), spec_.out_channels, spec_.kernel);
+                break;
+            case ConvKind::dense:
+                packed_ = kernels::pack_dense_conv_weights(wf.data(), spec_.out_channels, spec_.in_channels, spec_.kernel);
+                break;
+        }
+    }
+
+    ConvSpec spec_;
+    kernels::PackedPointwiseWeights pointwise_;
+    AlignedBuffer<float> packed_;
+    std::vector<float> bias_;  // folded; empty = none
+};
+
+// SeparableConv (effdet SeparableConv2d): conv_dw (no bias) -> conv_pw (bias optional) ->
+// bn (optional) -> act (optional). Names: prefix.conv_dw.weight, prefix.conv_pw.{weight,bias},
+// prefix.bn.* unless bn_name overrides (heads keep their BNs elsewhere).
+struct SeparableConvSpec {
+    std::string prefix;
+    int in_channels = 0;
+    int out_channels = 0;
+    int kernel = 3;
+    bool pw_bias = false;
+    bool bn = true;
+    float bn_eps = 1e-3f;
+    Activation activation = Activation::none;
+    PaddingMode padding = PaddingMode::tf_same;
+};
+
+class SeparableConv {
+public:
+    SeparableConv() = default;
+    SeparableConv(const SeparableConvSpec& s, Binder& b)
+        : depthwise_(dw_spec(s), b), pointwise_(pw_spec(s), b) {}
+    // From already-built halves (HeadNet: shared convs, per-level BN).
+    SeparableConv(ConvBnAct dw, ConvBnAct pw) : depthwise_(std::move(dw)), pointwise_(std::move(pw)) {}
+
+    static ConvSpec dw_spec(const SeparableConvSpec& s) {
+        ConvSpec d;
+        d.conv = s.prefix + ".conv_dw";
+        d.kind = ConvKind::depthwise;
+        d.in_channels = d.out_channels = s.in_channels;
+        d.kernel = s.kernel;
+        d.padding = s.padding;
+        return d;
+    }
+    static ConvSpec pw_spec(const SeparableConvSpec& s) {
+        ConvSpec p;
+        p.conv = s.prefix + ".conv_pw";
+        p.bn = s.bn ? s.prefix + ".bn" : "";
+        p.kind = ConvKind::pointwise;
+        p.in_channels = s.in_channels;
+        p.out_channels = s.out_channels;
+        p.bias = s.pw_bias;
+        p.bn_eps = s.bn_eps;
+        p.activation = s.activation;
+        p.padding = s.padding;
+        return p;
+    }
+
+    Shape plan(const Shape& in) const { return pointwise_.plan(depthwise_.plan(in)); }
+    // Floats of scratch forward() needs (the depthwise output).
+    std::size_t scratch_floats(const Shape& in) const { return depthwise_.plan(in).numel(); }
+
+    void forward(TensorView<const float> in, TensorView<float> out, float* scratch) const {
+        const Shape mid = depthwise_.plan(in.shape());
+        TensorView<float> t(scratch, mid);
+        depthwise_.forward(in, t);
+        pointwise_.forward(t, out);
+    }
+
+    const ConvBnAct& depthwise() const { return depthwise_; }
+    const ConvBnAct& pointwise() const { return pointwise_; }
+
+private:
+    ConvBnAct depthwise_;
+    ConvBnAct pointwise_;
+};
+
+}  // namespace nn
+EDET_NAMESPACE_END

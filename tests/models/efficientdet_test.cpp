@@ -1,0 +1,155 @@
+// Tests for edet/models/efficientdet.hpp: names and parameter counts of every variant,
+// binding errors, and parity of every fixture (raw head outputs, backbone and BiFPN
+// features) against the reference.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+
+#include "edet/models/efficientdet.hpp"
+#include "model_test_util.hpp"
+
+using edet::EfficientDet;
+using edet::efficientdet_config;
+using namespace edet_test;
+
+TEST_CASE("efficientdet: parameter counts equal the reference's") {
+    // The reference counts (sum of p.numel() over model.parameters()) quoted by the issue.
+    const std::map<std::string, std::size_t> expected = {
+        {"tf_efficientdet_d0", 3880067},    {"efficientdet_d0", 3877763},     {"tf_efficientdet_lite0", 3243470},
+        {"tf_efficientdet_d1", 6625898},    {"tf_efficientdet_d7", 51871782}, {"tf_efficientdet_d7x", 77147166},
+    };
+    for (const auto& kv : expected) {
+        CAPTURE(kv.first);
+        CHECK(edet::parameter_count(efficientdet_config(kv.first)) == kv.second);
+    }
+}
+
+TEST_CASE("efficientdet: every variant builds a name list with unique names") {
+    for (const auto& v : edet::efficientdet_variants()) {
+        CAPTURE(v);
+        const auto params = EfficientDet::state_dict(efficientdet_config(v));
+        std::vector<std::string> names;
+        for (const auto& p : params) names.push_back(p.name);
+        std::sort(names.begin(), names.end());
+        CHECK(std::adjacent_find(names.begin(), names.end()) == names.end());
+        CHECK(params.front().name == "backbone.conv_stem.weight");
+        CHECK(params.back().name == "box_net.predict.conv_pw.bias");
+        const auto cfg = efficientdet_config(v);
+        // edge weights exist exactly for fast-normalized fusion
+        const bool has_edge = std::any_of(params.begin(), params.end(), [](const edet::nn::ParamInfo& p) {
+            return p.name.find("edge_weights") != std::string::npos;
+        });
+        CHECK(has_edge == (cfg.fusion == edet::FusionRule::fast_normalized));
+    }
+}
+
+TEST_CASE("efficientdet: unknown variant names are refused, listing the valid ones") {
+    try {
+        (void)efficientdet_config("tf_efficientdet_d9");
+        FAIL("no error");
+    } catch (const edet::Error& e) {
+        CHECK(std::string(e.what()).find("tf_efficientdet_d9") != std::string::npos);
+        CHECK(std::string(e.what()).find("tf_efficientdet_lite3x") != std::string::npos);
+    }
+}
+
+TEST_CASE("efficientdet: the expected names and shapes equal each fixture's manifest, in order" * doctest::test_suite("parity")) {
+    const auto fixtures = all_fixtures();
+    REQUIRE(!fixtures.empty());
+    for (const auto& f : fixtures) {
+        CAPTURE(f.name);
+        auto cfg = efficientdet_config(f.variant());
+        cfg.num_classes = static_cast<int>(f.manifest["config"]["num_classes"].as_int64());
+        const auto params = EfficientDet::state_dict(cfg);
+        const auto& tensors = f.manifest["tensors"].as_array();
+        REQUIRE(params.size() == tensors.size());
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            const std::string want = tensors[i][0].as_string();
+            std::vector<std::int64_t> shape;
+            for (const auto& d : tensors[i][1].as_array()) shape.push_back(d.as_int64());
+            CAPTURE(i);
+            REQUIRE(params[i].name == want);
+            REQUIRE(edet::nn::shape_string(params[i].shape) == edet::nn::shape_string(shape));
+        }
+        CHECK(edet::parameter_count(cfg) == static_cast<std::size_t>(f.manifest["params"].as_int64()));
+    }
+}
+
+namespace {
+
+// Runs one fixture and compares every output tensor.
+void check_fixture(const Fixture& f, bool also_batch2) {
+    const auto weights = edet::io::SafeTensorsFile::open(f.weights());
+    const auto t0 = std::chrono::steady_clock::now();
+    EfficientDet net = EfficientDet::from_source(*weights, "", f.image_height(), f.image_width());
+    const auto t1 = std::chrono::steady_clock::now();
+    CHECK(net.config().name == f.variant());
+    const auto input_file = edet::io::SafeTensorsFile::open(f.input());
+    const edet::Tensor<float> input = read_nchw_as_nhwc(*input_file, "input");
+    const edet::HeadOutputs& out = net.forward(input.view());
+    const auto t2 = std::chrono::steady_clock::now();
+    const auto ref = edet::io::SafeTensorsFile::open(f.outputs());
+    const double tol = std::max(1e-4, 4.0 * f.noise_max());
+    MESSAGE(f.name << ": load " << std::chrono::duration<double>(t1 - t0).count() << " s, forward "
+                   << std::chrono::duration<double>(t2 - t1).count() << " s, arena " << net.arena_bytes() / 1e6
+                   << " MB (unplanned " << net.unplanned_bytes() / 1e6 << " MB), tolerance " << tol);
+    auto check_group = [&](const std::string& prefix, const std::vector<edet::TensorView<const float>>& views) {
+        std::size_t count = 0;
+        for (std::size_t i = 0; ref->find(prefix + "." + std::to_string(i)); ++i) ++count;
+        REQUIRE(count == views.size());
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::string name = prefix + "." + std::to_string(i);
+            const edet::Tensor<float> want = read_nchw_as_nhwc(*ref, name);
+            const ErrorStats s = compare_views(views[i], want);
+            MESSAGE(f.name << " " << name << ": max abs " << s.max_abs << ", rel " << s.rel());
+            CAPTURE(name);
+            CAPTURE(s.max_abs);
+            CAPTURE(s.rel());
+            CHECK(s.finite);
+            CHECK(s.rel() <= tol);
+        }
+    };
+    check_group("backbone", out.backbone);
+    check_group("fpn", out.fpn);
+    check_group("class_out", out.class_out);
+    check_group("box_out", out.box_out);
+    if (!also_batch2) return;
+    // Keep a copy of the batch-1 head outputs, then run the same image twice in one batch.
+    std::vector<std::vector<float>> cls1, box1;
+    for (const auto& v : out.class_out) cls1.emplace_back(v.data(), v.data() + v.numel());
+    for (const auto& v : out.box_out) box1.emplace_back(v.data(), v.data() + v.numel());
+    edet::Shape s2 = input.shape();
+    s2.n = 2 * input.n();
+    edet::Tensor<float> input2(s2);
+    std::memcpy(input2.data(), input.data(), input.numel() * sizeof(float));
+    std::memcpy(input2.data() + input.numel(), input.data(), input.numel() * sizeof(float));
+    const edet::HeadOutputs& out2 = net.forward(input2.view());
+    for (std::size_t l = 0; l < cls1.size(); ++l) {
+        CAPTURE(l);
+        const std::size_t nc = cls1[l].size(), nb = box1[l].size();
+        REQUIRE(out2.class_out[l].numel() == 2 * nc);
+        for (int b = 0; b < 2; ++b) {
+            CHECK(std::memcmp(out2.class_out[l].data() + b * nc, cls1[l].data(), nc * sizeof(float)) == 0);
+            CHECK(std::memcmp(out2.box_out[l].data() + b * nb, box1[l].data(), nb * sizeof(float)) == 0);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("efficientdet: parity with every reference fixture" * doctest::test_suite("parity")) {
+    const auto fixtures = all_fixtures();
+    REQUIRE(!fixtures.empty());
+    bool batch2_done = false;
+    for (const auto& f : fixtures) {
+        CAPTURE(f.name);
+        // The batch-2 check runs once, on the first fixture of at most 320x320 pixels.
+        const bool batch2 = !batch2_done && f.image_height() * f.image_width() <= 320 * 320;
+        batch2_done = batch2_done || batch2;
+        check_fixture(f, batch2);
+    }
+    CHECK(batch2_done);
+}
