@@ -69,7 +69,6 @@
 #define STBI_ONLY_TGA
 #define STBI_ONLY_GIF
 #define STBI_ONLY_PNM
-#define STBI_MAX_DIMENSIONS 16384
 #include <stb_image.h>
 
 #define STB_IMAGE_WRITE_STATIC
@@ -180,6 +179,19 @@ inline Image decode_image(const std::uint8_t* data, std::size_t size, const std:
     const int len = static_cast<int>(size);
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(data, len, &w, &h, &comp)) {
+        // stb refuses some huge headers (PNG) as unreadable; name the size when we can.
+        if (detail::starts_with(data, size, "\x89PNG\r\n\x1a\n", 8) && size >= 24) {
+            auto be32 = [&](std::size_t at) {
+                return (std::uint32_t{data[at]} << 24) | (std::uint32_t{data[at + 1]} << 16) |
+                       (std::uint32_t{data[at + 2]} << 8) | std::uint32_t{data[at + 3]};
+            };
+            const std::uint32_t pw = be32(16), ph = be32(20);
+            if (pw > std::uint32_t(kMaxImageSide) || ph > std::uint32_t(kMaxImageSide) ||
+                std::uint64_t{pw} * ph > std::uint64_t(kMaxImagePixels))
+                fail("image", name,
+                     cat("declared size ", pw, "x", ph, " is outside the limits (at most ", kMaxImageSide,
+                         " per side and ", kMaxImagePixels, " pixels)"));
+        }
         const char* reason = stbi_failure_reason();
         fail("image", name,
              cat("not a readable JPEG, PNG, BMP, TGA, GIF or PNM image (",

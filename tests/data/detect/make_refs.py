@@ -25,3 +25,23 @@ m = np.array([v * 255 for v in mean], np.float32); s = np.array([v * 255 for v i
 x = (x - m) / s
 x.astype('<f4').tofile('tests/data/detect/letterbox_64x48_imagenet.f32')
 print(sw, sh, scale)
+
+# Small files in other formats for tests/io/image_test.cpp (known pixel values).
+px = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [10, 20, 30]],
+               [[0, 0, 0], [128, 64, 32], [1, 2, 3], [200, 100, 50], [9, 99, 199]],
+               [[60, 70, 80], [90, 100, 110], [120, 130, 140], [150, 160, 170], [180, 190, 200]],
+               [[7, 7, 7], [77, 77, 77], [177, 177, 177], [250, 5, 125], [33, 66, 99]]], np.uint8)
+base = Image.fromarray(px, 'RGB')  # 5 x 4
+base.save('tests/data/detect/px_5x4.png')
+base.save('tests/data/detect/px_5x4.bmp')
+base.save('tests/data/detect/px_5x4.tga')
+base.save('tests/data/detect/px_5x4.ppm')
+grey = Image.fromarray(px[..., 1].copy(), 'L'); grey.save('tests/data/detect/grey_5x4.png'); grey.save('tests/data/detect/grey_5x4.pgm')
+rgba = np.concatenate([px, np.full((4, 5, 1), 17, np.uint8)], axis=2)
+Image.fromarray(rgba, 'RGBA').save('tests/data/detect/rgba_5x4.png')
+Image.fromarray((px[..., 0].astype(np.uint16) * 257), 'I;16').save('tests/data/detect/grey16_5x4.png')
+# Palette GIF, 2 frames; the first frame is `px` (few enough colours for a palette).
+f1 = base.quantize(colors=20, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+f2 = Image.fromarray(255 - px, 'RGB').quantize(colors=20, dither=Image.Dither.NONE)
+f1.save('tests/data/detect/anim_5x4.gif', save_all=True, append_images=[f2], duration=100, loop=0)
+np.asarray(f1.convert('RGB')).astype(np.uint8).tofile('tests/data/detect/anim_5x4_frame0.rgb')

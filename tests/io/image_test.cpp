@@ -1,0 +1,146 @@
+// Tests for edet/io/image.hpp: every format decodes to the known pixels, grey/alpha/16-bit
+// become 8-bit RGB, PNG round-trips exactly, and bad files give clear edet::Errors.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "edet/io/image.hpp"
+#include "test_util.hpp"
+
+using edet::io::Image;
+
+namespace {
+std::string data(const std::string& name) { return edet_test::test_data_dir() + "/detect/" + name; }
+
+// The 5x4 picture written by tests/data/detect/make_refs.py.
+const std::uint8_t kPx[4][5][3] = {
+    {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 255}, {10, 20, 30}},
+    {{0, 0, 0}, {128, 64, 32}, {1, 2, 3}, {200, 100, 50}, {9, 99, 199}},
+    {{60, 70, 80}, {90, 100, 110}, {120, 130, 140}, {150, 160, 170}, {180, 190, 200}},
+    {{7, 7, 7}, {77, 77, 77}, {177, 177, 177}, {250, 5, 125}, {33, 66, 99}}};
+
+int max_diff_to_px(const Image& img, int channel_for_grey = -1) {
+    int worst = 0;
+    for (int y = 0; y < 4; ++y)
+        for (int x = 0; x < 5; ++x)
+            for (int c = 0; c < 3; ++c) {
+                const int want = channel_for_grey < 0 ? kPx[y][x][c] : kPx[y][x][channel_for_grey];
+                worst = std::max(worst, std::abs(int(img.at(x, y)[c]) - want));
+            }
+    return worst;
+}
+
+std::string error_of(const std::vector<std::uint8_t>& bytes) {
+    try {
+        edet::io::decode_image(bytes, "test-input");
+    } catch (const edet::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+}  // namespace
+
+TEST_CASE("image: PNG, BMP, TGA and PPM decode to the same known pixels") {
+    for (const char* name : {"px_5x4.png", "px_5x4.bmp", "px_5x4.tga", "px_5x4.ppm"}) {
+        INFO(name);
+        const Image img = edet::io::read_image(data(name));
+        REQUIRE(img.width == 5);
+        REQUIRE(img.height == 4);
+        REQUIRE(img.rgb.size() == 60u);
+        CHECK(max_diff_to_px(img) == 0);
+    }
+}
+
+TEST_CASE("image: grey (8 and 16 bit) is replicated to RGB, alpha is dropped") {
+    for (const char* name : {"grey_5x4.png", "grey_5x4.pgm"}) {
+        INFO(name);
+        CHECK(max_diff_to_px(edet::io::read_image(data(name)), 1) == 0);
+    }
+    CHECK(max_diff_to_px(edet::io::read_image(data("grey16_5x4.png")), 0) == 0);  // v * 257 -> v
+    CHECK(max_diff_to_px(edet::io::read_image(data("rgba_5x4.png"))) == 0);
+}
+
+TEST_CASE("image: GIF gives its first frame") {
+    const Image img = edet::io::read_image(data("anim_5x4.gif"));
+    const std::vector<std::uint8_t> want = edet::io::read_file_bytes(data("anim_5x4_frame0.rgb"));
+    REQUIRE(img.width == 5);
+    REQUIRE(img.height == 4);
+    CHECK(img.rgb == want);
+}
+
+TEST_CASE("image: PNG round trip is exact, JPEG is close") {
+    edet_test::Random rng(11);
+    Image img(37, 23);
+    for (auto& b : img.rgb) b = static_cast<std::uint8_t>(rng.integer(0, 255));
+    const Image back = edet::io::decode_image(edet::io::encode_png(img));
+    CHECK(back.width == 37);
+    CHECK(back.height == 23);
+    CHECK(back.rgb == img.rgb);
+    Image smooth(64, 48);
+    for (int y = 0; y < 48; ++y)
+        for (int x = 0; x < 64; ++x) {
+            smooth.at(x, y)[0] = static_cast<std::uint8_t>(x * 4);
+            smooth.at(x, y)[1] = static_cast<std::uint8_t>(y * 5);
+            smooth.at(x, y)[2] = 90;
+        }
+    const Image jpg = edet::io::decode_image(edet::io::encode_jpeg(smooth, 95));
+    REQUIRE(jpg.rgb.size() == smooth.rgb.size());
+    int worst = 0;
+    for (std::size_t i = 0; i < jpg.rgb.size(); ++i) worst = std::max(worst, std::abs(int(jpg.rgb[i]) - smooth.rgb[i]));
+    CHECK(worst <= 12);
+}
+
+TEST_CASE("image: write_image picks the format by extension") {
+    Image img(3, 2, 10, 20, 30);
+    const std::string stem = "/tmp/edet_image_test_" + std::to_string(::getpid());
+    const std::string png = stem + ".png";
+    edet::io::write_image(png, img);
+    CHECK(edet::io::read_image(png).rgb == img.rgb);
+    std::remove(png.c_str());
+    const std::string jpg = stem + ".JPG";
+    edet::io::write_image(jpg, img);
+    CHECK(edet::io::read_image(jpg).width == 3);
+    std::remove(jpg.c_str());
+    CHECK_THROWS_AS(edet::io::write_image("/tmp/x.webp", img), edet::Error);
+    CHECK_THROWS_AS(edet::io::write_image("/nonexistent-dir/x.png", img), edet::Error);
+}
+
+TEST_CASE("image: bad inputs give clear errors") {
+    CHECK(error_of({}).find("empty") != std::string::npos);
+    const std::string text = "this is a text file, not an image\n";
+    CHECK(error_of(std::vector<std::uint8_t>(text.begin(), text.end())).find("not a readable") != std::string::npos);
+    // A truncated JPEG: stb would pad it silently; we refuse.
+    Image img(64, 64, 200, 100, 50);
+    std::vector<std::uint8_t> jpg = edet::io::encode_jpeg(img);
+    REQUIRE(edet::io::decode_image(jpg).width == 64);
+    jpg.resize(jpg.size() / 2);
+    CHECK(error_of(jpg).find("truncated") != std::string::npos);
+    // A truncated PNG fails inside stb.
+    std::vector<std::uint8_t> png = edet::io::encode_png(img);
+    png.resize(png.size() - 20);
+    CHECK_THROWS_AS(edet::io::decode_image(png), edet::Error);
+    // A PNG header declaring 100000 x 100000 pixels: refused before decoding.
+    std::vector<std::uint8_t> huge = edet::io::encode_png(Image(1, 1));
+    auto put32 = [&](std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) huge[at + std::size_t(i)] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+    };
+    put32(16, 100000);  // IHDR width
+    put32(20, 100000);  // IHDR height
+    const std::string huge_err = error_of(huge);
+    INFO(huge_err);
+    CHECK(huge_err.find("test-input") != std::string::npos);
+    CHECK((huge_err.find("limit") != std::string::npos || huge_err.find("too large") != std::string::npos));
+    // A PPM declaring 16385 x 2: over the per-side limit.
+    const std::string ppm = "P6\n16385 2\n255\n";
+    std::vector<std::uint8_t> ppm_bytes(ppm.begin(), ppm.end());
+    ppm_bytes.resize(ppm_bytes.size() + 16);
+    CHECK(error_of(ppm_bytes).find("outside the limits") != std::string::npos);
+    CHECK_THROWS_AS(edet::io::read_image("/nonexistent/file.png"), edet::Error);
+    CHECK_THROWS_AS(Image(0, 5), edet::Error);
+    CHECK_THROWS_AS(Image(20000, 5), edet::Error);
+}
