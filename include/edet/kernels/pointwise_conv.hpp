@@ -148,12 +148,31 @@ struct TileJob {
     std::size_t residual_stride = 0;
 };
 
+// The activation + residual epilogue on a finished tile in memory (L1-hot). Kept out of
+// the micro-kernel so exp's temporaries never compete with the accumulators for registers.
+template <int NV>
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+void finish_tile(int rows, float* c, std::size_t ldc, const TileJob& job) {
+    for (int m = 0; m < rows; ++m) {
+        for (int v = 0; v < NV; ++v) {
+            Batch y = activate(Batch::load_unaligned(c + m * ldc + v * kLanes), job.activation);
+            if (job.residual) y += Batch::load_unaligned(job.residual + m * job.residual_stride + v * kLanes);
+            y.store_unaligned(c + m * ldc + v * kLanes);
+        }
+    }
+}
+
 // MR x NV-vector tile: c[m][0..NV*lanes) (+)= a[m][0..kc) . b[0..kc)[0..NV*lanes).
 // b is a panel slice, row stride NV*lanes, 64-byte aligned rows of whole vectors.
+// Input rows are addressed as base[m / 3] + (m % 3) * lda, so a 12-row tile needs four
+// base pointers and one stride register (x86 scales an index by 4 or 8), not 12 pointers.
 template <int MR, int NV>
 inline void micro_kernel(const float* a, std::size_t lda, const float* b, int kc, float* c, std::size_t ldc,
                          const TileJob& job) {
     constexpr int W = NV * kLanes;
+    constexpr int kBases = (MR + 2) / 3;
     Batch acc[MR][NV];
     if (job.first) {
 #pragma GCC unroll 4
@@ -168,39 +187,36 @@ inline void micro_kernel(const float* a, std::size_t lda, const float* b, int kc
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) acc[m][v] = Batch::load_unaligned(c + m * ldc + v * kLanes);
     }
-    const float* arow[MR];
-#pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m) arow[m] = a + m * lda;
+    const float* base[kBases];
+#pragma GCC unroll 8
+    for (int j = 0; j < kBases; ++j) base[j] = a + 3 * j * lda;
     for (int k = 0; k < kc; ++k) {
         Batch w[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) w[v] = Batch::load_aligned(b + static_cast<std::size_t>(k) * W + v * kLanes);
+        for (int v = 0; v < NV; ++v) w[v] = Batch::load_aligned(b + v * kLanes);
 #pragma GCC unroll 16
         for (int m = 0; m < MR; ++m) {
-            const Batch x(arow[m][k]);
+            const Batch x(base[m / 3][(m % 3) * lda]);
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) acc[m][v] = xsimd::fma(x, w[v], acc[m][v]);
         }
+        b += W;
+#pragma GCC unroll 8
+        for (int j = 0; j < kBases; ++j) ++base[j];
     }
-    if (job.last) {
-        if (job.activation != Activation::none) {
+    const bool fused_residual = job.last && job.residual && job.activation == Activation::none;
+    if (fused_residual) {
 #pragma GCC unroll 16
-            for (int m = 0; m < MR; ++m)
+        for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 4
-                for (int v = 0; v < NV; ++v) acc[m][v] = activate(acc[m][v], job.activation);
-        }
-        if (job.residual) {
-#pragma GCC unroll 16
-            for (int m = 0; m < MR; ++m)
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; ++v)
-                    acc[m][v] += Batch::load_unaligned(job.residual + m * job.residual_stride + v * kLanes);
-        }
+            for (int v = 0; v < NV; ++v)
+                acc[m][v] += Batch::load_unaligned(job.residual + m * job.residual_stride + v * kLanes);
     }
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[m][v].store_unaligned(c + m * ldc + v * kLanes);
+    if (job.last && job.activation != Activation::none) finish_tile<NV>(MR, c, ldc, job);
 }
 
 // Runs micro_kernel<m, NV> for a runtime row count 1 <= m <= MR.
