@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -61,7 +63,21 @@ inline std::vector<Fixture> discover_fixtures(const std::vector<std::string>& ro
     return out;
 }
 
-inline std::vector<Fixture> all_fixtures() { return discover_fixtures({fixtures_dir(), test_data_dir() + "/model"}); }
+// The shared fixtures, tests/data/model, and any folders of fixtures listed (':'-separated)
+// in the environment variable EDET_MODEL_FIXTURES (e.g. oracle runs of larger variants).
+inline std::vector<Fixture> all_fixtures() {
+    std::vector<std::string> roots{fixtures_dir(), test_data_dir() + "/model"};
+    if (const char* extra = std::getenv("EDET_MODEL_FIXTURES")) {
+        std::string s(extra);
+        std::size_t b = 0;
+        while (b <= s.size()) {
+            const std::size_t e = std::min(s.find(':', b), s.size());
+            if (e > b) roots.push_back(s.substr(b, e - b));
+            b = e + 1;
+        }
+    }
+    return discover_fixtures(roots);
+}
 
 // NCHW float32 tensor `name` of a safetensors file as an NHWC edet tensor.
 inline edet::Tensor<float> read_nchw_as_nhwc(const edet::io::TensorSource& src, const std::string& name) {

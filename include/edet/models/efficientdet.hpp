@@ -22,9 +22,8 @@
 #include <vector>
 
 #include "edet/core/error.hpp"
-#include "edet/io/pth.hpp"
-#include "edet/io/safetensors.hpp"
 #include "edet/io/tensor_source.hpp"
+#include "edet/io/weights.hpp"
 #include "edet/models/config.hpp"
 #include "edet/models/efficientnet.hpp"
 #include "edet/nn/bifpn.hpp"
@@ -43,27 +42,17 @@ struct HeadOutputs {
     std::vector<TensorView<const float>> fpn;        // BiFPN outputs P3..P7 (P8)
 };
 
-namespace detail {
-// Opens a weights file by extension: .safetensors, otherwise a PyTorch checkpoint.
-inline std::unique_ptr<io::TensorSource> open_weights_file(const std::string& path) {
-    const std::string ext = ".safetensors";
-    if (path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
-        return io::SafeTensorsFile::open(path);
-    return io::PthFile::open(path);
-}
-}  // namespace detail
-
 class EfficientDet {
 public:
     // Loads a weights file (.safetensors or .pth). variant "" = the file's
     // __metadata__.model; image size 0 = the variant's size.
     static EfficientDet load(const std::string& weights_path, const std::string& variant = "", int image_height = 0,
                              int image_width = 0) {
-        const auto source = detail::open_weights_file(weights_path);
+        const auto source = io::open_weights(weights_path);
         return from_source(*source, variant, image_height, image_width);
     }
     static EfficientDet load(const std::string& weights_path, const EfficientDetConfig& config) {
-        const auto source = detail::open_weights_file(weights_path);
+        const auto source = io::open_weights(weights_path);
         return from_source(*source, config);
     }
 
