@@ -35,6 +35,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 // g++ 12 warns (-Wuninitialized / -Wmaybe-uninitialized) inside its own AVX-512 intrinsics
 // once they are inlined (the _mm512_undefined_* idiom, GCC bug 105593); the warning is
@@ -96,6 +97,24 @@ inline void apply_activation(float* data, std::size_t count, Activation a) {
 using FloatBatch = xsimd::batch<float>;
 inline constexpr std::size_t kFloatLanes = FloatBatch::size;
 
+// x * y + z with one rounding whenever the build has FMA instructions, else a multiply
+// then an add. Use this, not xsimd::fma: xsimd 8.1 has no AVX-512 fma kernel and falls
+// back to x * y + z there, which the compiler may or may not contract into an fma.
+template <class B>
+B fma_batch(B x, B y, B z) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<typename B::value_type, float> && B::size == 16)
+        return B(_mm512_fmadd_ps(x, y, z));
+    else
+#endif
+        return xsimd::fma(x, y, z);
+}
+// -x * y + z, likewise.
+template <class B>
+B fnma_batch(B x, B y, B z) {
+    return fma_batch(B(-x), y, z);
+}
+
 // e^x, lane by lane (see ACCURACY above).
 template <class B>
 B exp_batch(B x) {
@@ -104,17 +123,17 @@ B exp_batch(B x) {
     const B xc = xsimd::min(xsimd::max(x, B(-104.0f)), B(88.8f));
     const B n = xsimd::nearbyint(xc * B(1.44269504088896341f));  // round(x / ln 2)
     // ln 2 = 0.693145751953125 (15 significant bits, so n * hi is exact) + 1.4286068e-6.
-    B r = xsimd::fnma(n, B(0.693145751953125f), xc);
-    r = xsimd::fnma(n, B(1.42860682030942e-6f), r);
+    B r = fnma_batch(n, B(0.693145751953125f), xc);
+    r = fnma_batch(n, B(1.42860682030942e-6f), r);
     // e^r = sum_k r^k / k!, k <= 7, by Horner.
     B p = B(1.0f / 5040.0f);
-    p = xsimd::fma(p, r, B(1.0f / 720.0f));
-    p = xsimd::fma(p, r, B(1.0f / 120.0f));
-    p = xsimd::fma(p, r, B(1.0f / 24.0f));
-    p = xsimd::fma(p, r, B(1.0f / 6.0f));
-    p = xsimd::fma(p, r, B(0.5f));
-    p = xsimd::fma(p, r, B(1.0f));
-    p = xsimd::fma(p, r, B(1.0f));
+    p = fma_batch(p, r, B(1.0f / 720.0f));
+    p = fma_batch(p, r, B(1.0f / 120.0f));
+    p = fma_batch(p, r, B(1.0f / 24.0f));
+    p = fma_batch(p, r, B(1.0f / 6.0f));
+    p = fma_batch(p, r, B(0.5f));
+    p = fma_batch(p, r, B(1.0f));
+    p = fma_batch(p, r, B(1.0f));
     // 2^n = 2^n1 * 2^n2 with n1 = floor(n / 2): both factors are normal floats.
     const I ni = xsimd::to_int(n);
     const I n1 = ni >> 1;
