@@ -1,0 +1,199 @@
+// edet/detect/detector.hpp - the one-call detector: image in, labelled boxes out.
+//
+//   edet::Detector det = edet::Detector::load("tf_efficientdet_d0.safetensors", "tf_efficientdet_d0");
+//   edet::io::Image img = edet::io::read_image("street.jpg");
+//   edet::DetectOptions opt;
+//   opt.score_threshold = 0.4f;
+//   for (const edet::Detection& d : det.detect(img, opt))
+//       std::printf("%s %.2f at %.0f,%.0f-%.0f,%.0f\n", d.label.c_str(), d.score,
+//                   d.box.x1, d.box.y1, d.box.x2, d.box.y2);
+//
+// What detect() does, exactly as effdet's evaluation path (DESIGN.md section 3):
+//   letterbox (Pillow bilinear, variant's mean/std/fill) -> network -> top-5000 ->
+//   decode -> clip to the image -> NMS -> 100 best -> scale back to image pixels.
+//
+// The variant is a published checkpoint name (detect/variants.hpp, incl. the `_ap` ones);
+// "" takes the weights file's __metadata__.model. A Detector is not thread-safe (the
+// network owns one activation arena); use one per thread, or detect_batch().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edet/core/error.hpp"
+#include "edet/core/parallel.hpp"
+#include "edet/detect/anchors.hpp"
+#include "edet/detect/labels.hpp"
+#include "edet/detect/postprocess.hpp"
+#include "edet/detect/preprocess.hpp"
+#include "edet/detect/variants.hpp"
+#include "edet/io/image.hpp"
+#include "edet/io/weights.hpp"
+#include "edet/models/efficientdet.hpp"
+#include "edet/tensor/tensor.hpp"
+
+EDET_NAMESPACE_BEGIN
+
+struct Detection {
+    detect::Box box;    // x1, y1, x2, y2 in original-image pixels (network pixels for detect_tensor)
+    float score = 0;    // 0..1
+    int class_id = 0;   // COCO category id (1..90)
+    std::string label;  // e.g. "dog"
+};
+
+struct DetectOptions {
+    float score_threshold = 0.0f;   // drop detections below (0 = all 100, as the reference)
+    int max_detections = 100;
+    float iou_threshold = 0.5f;     // hard / agnostic NMS
+    detect::NmsMethod nms = detect::NmsMethod::hard;
+    std::vector<int> allow_classes;  // COCO ids; empty = all
+    std::vector<int> deny_classes;
+    int threads = 0;                 // > 0: set edet's thread count for this call
+    int batch_size = 1;              // images per network run in detect_batch
+    bool clip_to_image = true;       // clip boxes to the image (effdet's image info)
+};
+
+class Detector {
+public:
+    // Loads weights (.safetensors or .pth) for a variant. image_height/width override the
+    // variant's input size (0 = the variant's); anchors follow the size.
+    static Detector load(const std::string& weights_path, const std::string& variant = "", int image_height = 0,
+                         int image_width = 0) {
+        const auto source = io::open_weights(weights_path);
+        std::string name = variant.empty() ? source->metadata("model") : variant;
+        if (name.empty())
+            fail("variant", weights_path,
+                 "not given and the file has no __metadata__.model; pass one of the names in detect/variants.hpp");
+        const detect::VariantInfo& v = detect::variant_info(name);
+        EfficientDet net = EfficientDet::from_source(*source, v.network, image_height, image_width);
+        return Detector(v, std::move(net));
+    }
+
+    // Wraps an already built network; `variant` picks preprocessing and anchors.
+    static Detector from_network(EfficientDet net, const std::string& variant) {
+        return Detector(detect::variant_info(variant), std::move(net));
+    }
+
+    const detect::VariantInfo& variant() const { return *variant_; }
+    EfficientDet& network() { return *net_; }
+    const EfficientDet& network() const { return *net_; }
+    // Preprocessing in use; change e.g. mode to automl here.
+    detect::PreprocessOptions& preprocess_options() { return pre_; }
+    const std::vector<float>& anchors() const { return anchors_; }
+    int input_height() const { return net_->config().image_height; }
+    int input_width() const { return net_->config().image_width; }
+
+    std::vector<Detection> detect(const io::Image& image, const DetectOptions& opt = {}) {
+        return std::move(run_images(&image, 1, opt).front());
+    }
+
+    std::vector<std::vector<Detection>> detect_batch(const std::vector<io::Image>& images, const DetectOptions& opt = {}) {
+        return run_images(images.data(), images.size(), opt);
+    }
+
+    // Runs an already normalised NHWC input {n, H, W, 3} (e.g. a fixture's input) and
+    // post-processes without image info: boxes in network pixels, no clipping (the
+    // fixtures' `detections`).
+    std::vector<std::vector<Detection>> detect_tensor(TensorView<const float> input_nhwc, const DetectOptions& opt = {}) {
+        ThreadScope threads(opt.threads);
+        const HeadOutputs& out = net_->forward(input_nhwc);
+        std::vector<std::vector<Detection>> all;
+        for (int i = 0; i < input_nhwc.n(); ++i) all.push_back(postprocess(out, i, opt, nullptr));
+        return all;
+    }
+
+private:
+    Detector(const detect::VariantInfo& v, EfficientDet net)
+        : variant_(&v), net_(std::make_unique<EfficientDet>(std::move(net))) {
+        pre_ = detect::PreprocessOptions::for_variant(v.name);
+        pre_.height = net_->config().image_height;
+        pre_.width = net_->config().image_width;
+        detect::AnchorConfig a;
+        a.image_height = pre_.height;
+        a.image_width = pre_.width;
+        a.min_level = net_->config().min_level;
+        a.max_level = net_->config().max_level;
+        a.num_scales = net_->config().num_scales;
+        a.anchor_scale = net_->config().anchor_scale;
+        a.aspects.clear();
+        for (const auto& r : net_->config().aspect_ratios) a.aspects.push_back({r.first, r.second});
+        anchors_ = detect::generate_anchors(a);
+    }
+
+    // Sets the thread count for one call and restores it after.
+    struct ThreadScope {
+        int saved;
+        bool active;
+        explicit ThreadScope(int n) : saved(detail::thread_setting().load()), active(n > 0) {
+            if (active) set_num_threads(n);
+        }
+        ~ThreadScope() {
+            if (active) set_num_threads(saved);
+        }
+    };
+
+    detect::PostprocessOptions post_options(const DetectOptions& opt) const {
+        detect::PostprocessOptions p;
+        p.max_detection_points = net_->config().max_detection_points;
+        p.max_detections = opt.max_detections;
+        p.iou_threshold = opt.iou_threshold;
+        p.score_threshold = opt.score_threshold;
+        p.nms = opt.nms;
+        p.allow_classes = opt.allow_classes;
+        p.deny_classes = opt.deny_classes;
+        return p;
+    }
+
+    std::vector<Detection> postprocess(const HeadOutputs& out, int image, const DetectOptions& opt,
+                                       const detect::ImageInfo* info) const {
+        const std::vector<detect::DetectionRow> rows = detect::postprocess(
+            out.class_out, out.box_out, anchors_, net_->num_classes(), image, post_options(opt), info);
+        std::vector<Detection> dets;
+        dets.reserve(rows.size());
+        for (const detect::DetectionRow& r : rows) dets.push_back(Detection{r.box, r.score, r.class_id, detect::coco_label(r.class_id)});
+        return dets;
+    }
+
+    std::vector<std::vector<Detection>> run_images(const io::Image* images, std::size_t count, const DetectOptions& opt) {
+        if (opt.batch_size < 1) fail("batch size", "Detector::detect_batch", cat(opt.batch_size, " must be >= 1"));
+        if (opt.max_detections < 0) fail("max detections", "Detector::detect", cat(opt.max_detections, " must be >= 0"));
+        ThreadScope threads(opt.threads);
+        std::vector<std::vector<Detection>> all;
+        all.reserve(count);
+        const int H = pre_.height, W = pre_.width;
+        for (std::size_t first = 0; first < count; first += static_cast<std::size_t>(opt.batch_size)) {
+            const int n = static_cast<int>(std::min(count - first, static_cast<std::size_t>(opt.batch_size)));
+            if (batch_.empty() || batch_.n() != n) batch_ = Tensor<float>(Shape{n, H, W, 3});
+            std::vector<detect::LetterboxGeometry> geo(static_cast<std::size_t>(n));
+            for (int i = 0; i < n; ++i)
+                geo[static_cast<std::size_t>(i)] =
+                    detect::letterbox_into(images[first + static_cast<std::size_t>(i)], pre_, batch_.view().batch(i));
+            const HeadOutputs& out = net_->forward(batch_.view());
+            for (int i = 0; i < n; ++i) {
+                const detect::LetterboxGeometry& g = geo[static_cast<std::size_t>(i)];
+                detect::ImageInfo info{g.img_scale(), static_cast<float>(g.image_w), static_cast<float>(g.image_h)};
+                if (opt.clip_to_image) {
+                    all.push_back(postprocess(out, i, opt, &info));
+                } else {
+                    all.push_back(postprocess(out, i, opt, nullptr));
+                    for (Detection& d : all.back()) {  // no clip, but back to image pixels
+                        d.box.x1 *= info.img_scale;
+                        d.box.y1 *= info.img_scale;
+                        d.box.x2 *= info.img_scale;
+                        d.box.y2 *= info.img_scale;
+                    }
+                }
+            }
+        }
+        return all;
+    }
+
+    const detect::VariantInfo* variant_;
+    std::unique_ptr<EfficientDet> net_;
+    detect::PreprocessOptions pre_;
+    std::vector<float> anchors_;
+    Tensor<float> batch_;
+};
+
+EDET_NAMESPACE_END
