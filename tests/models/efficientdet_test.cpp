@@ -153,3 +153,109 @@ TEST_CASE("efficientdet: parity with every reference fixture" * doctest::test_su
     }
     CHECK(batch2_done);
 }
+
+namespace {
+// The edet::Error message of loading `src`, or "" when it loads.
+std::string load_error(const edet::io::TensorSource& src, const std::string& variant = "") {
+    try {
+        (void)EfficientDet::from_source(src, variant);
+    } catch (const edet::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+bool mentions(const std::string& message, const std::string& part) { return message.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_CASE("efficientdet: bad weight files are refused, naming the tensor" * doctest::test_suite("parity")) {
+    const auto file = edet::io::SafeTensorsFile::open(fixtures_dir() + "/tf_efficientdet_lite0_s0/weights.safetensors");
+    const MemorySource good = MemorySource::copy_of(*file);
+    CHECK(load_error(good) == "");
+    const std::string victim = "fpn.cell.1.fnode.4.after_combine.conv.conv_pw.weight";
+    SUBCASE("missing tensor") {
+        MemorySource m = MemorySource::copy_of(*file);
+        m.drop(victim);
+        const std::string e = load_error(m);
+        CHECK(mentions(e, victim));
+        CHECK(mentions(e, "missing"));
+    }
+    SUBCASE("missing num_batches_tracked") {
+        MemorySource m = MemorySource::copy_of(*file);
+        m.drop("backbone.bn1.num_batches_tracked");
+        CHECK(mentions(load_error(m), "backbone.bn1.num_batches_tracked"));
+    }
+    SUBCASE("extra tensor") {
+        MemorySource m = MemorySource::copy_of(*file);
+        m.add("fpn.cell.0.fnode.0.combine.edge_weights", {2}, {1.0f, 1.0f});  // lite uses sum fusion: no weights
+        const std::string e = load_error(m);
+        CHECK(mentions(e, "fpn.cell.0.fnode.0.combine.edge_weights"));
+        CHECK(mentions(e, "unexpected"));
+    }
+    SUBCASE("misshapen tensor") {
+        MemorySource m = MemorySource::copy_of(*file);
+        m.reshape(victim, {64, 32, 1, 1});
+        const std::string e = load_error(m);
+        CHECK(mentions(e, victim));
+        CHECK(mentions(e, "[64, 64, 1, 1]"));
+        CHECK(mentions(e, "[64, 32, 1, 1]"));
+    }
+    SUBCASE("weights of another variant: the first bad tensor is named") {
+        // lite0 has no SE: the first expected name it lacks is the stage-0 block's SE.
+        const std::string e = load_error(good, "tf_efficientdet_d0");
+        CHECK(mentions(e, "backbone.blocks.0.0.se.conv_reduce.weight"));
+        // lite1 has the same stage-0 but one more block in stage 1, and a wider BiFPN.
+        CHECK(mentions(load_error(good, "tf_efficientdet_lite1"), "backbone.blocks.1.2.conv_pw.weight"));
+    }
+    SUBCASE("no variant anywhere") {
+        MemorySource m = MemorySource::copy_of(*file);
+        m.set_metadata("model", "");
+        CHECK(mentions(load_error(m), "variant"));
+        CHECK(load_error(m, "tf_efficientdet_lite0") == "");
+    }
+}
+
+TEST_CASE("efficientdet: any class count, odd non-square sizes, batch 3; the arena is planned once") {
+    auto cfg = efficientdet_config("tf_efficientdet_lite0");
+    cfg.num_classes = 7;
+    cfg.image_height = 97;
+    cfg.image_width = 131;
+    const auto params = EfficientDet::state_dict(cfg);
+    MemorySource src = MemorySource::random_for(params, 7);
+    EfficientDet net = EfficientDet::from_source(src, cfg);
+    CHECK(net.num_classes() == 7);
+    Random r(3);
+    edet::Tensor<float> x(edet::Shape{3, 97, 131, 3});
+    for (std::size_t i = 0; i < x.numel(); ++i) x.data()[i] = r.uniform(-1.0f, 1.0f);
+    const edet::HeadOutputs& o = net.forward(x.view());
+    const auto sizes = net.level_sizes();
+    REQUIRE(o.class_out.size() == 5);
+    for (std::size_t l = 0; l < 5; ++l) {
+        CAPTURE(l);
+        CHECK(o.class_out[l].shape() == edet::Shape{3, sizes[l + 3].first, sizes[l + 3].second, 9 * 7});
+        CHECK(o.box_out[l].shape() == edet::Shape{3, sizes[l + 3].first, sizes[l + 3].second, 36});
+        const ErrorStats s = compare(o.class_out[l].data(), o.class_out[l].data(), o.class_out[l].numel());
+        CHECK(s.finite);
+    }
+    CHECK(sizes[3] == std::make_pair(13, 17));
+    CHECK(sizes[7] == std::make_pair(1, 2));
+    const float* first = o.class_out[0].data();
+    const std::size_t arena = net.arena_bytes();
+    CHECK(arena > 0);
+    CHECK(arena < net.unplanned_bytes());
+    net.forward(x.view());
+    CHECK(net.outputs().class_out[0].data() == first);  // same plan, same arena
+    CHECK(net.arena_bytes() == arena);
+    // A wrong input size is an error, not garbage.
+    edet::Tensor<float> bad(edet::Shape{1, 96, 131, 3});
+    CHECK_THROWS_AS(net.forward(bad.view()), edet::Error);
+}
+
+TEST_CASE("efficientdet: compile-time variants use the same runtime path") {
+    static_assert(edet::EfficientDetD<3>::spec.fpn_channels == 160);
+    static_assert(edet::EfficientDetD<3>::spec.image_size == 896);
+    static_assert(edet::EfficientDetD<7>::spec.anchor_scale == 5.0);
+    const auto a = edet::EfficientDetD<1>::config();
+    const auto b = efficientdet_config("tf_efficientdet_d1");
+    CHECK(a.name == b.name);
+    CHECK(edet::parameter_count(a) == 6625898);
+}
