@@ -16,6 +16,7 @@
 #include "edet/io/safetensors.hpp"
 #include "edet/nn/binder.hpp"
 #include "edet/tensor/tensor.hpp"
+#include "nn/nn_test_util.hpp"
 #include "test_util.hpp"
 
 namespace edet_test {
@@ -104,81 +105,5 @@ inline ErrorStats compare_views(edet::TensorView<const float> got, const edet::T
     REQUIRE(got.is_contiguous());
     return compare(got.data(), want.data(), want.numel());
 }
-
-}  // namespace edet_test
-
-namespace edet_test {
-
-// A TensorSource in memory: tensors by name, in insertion order.
-class MemorySource : public edet::io::TensorSource {
-public:
-    void add(const std::string& name, std::vector<std::int64_t> shape, std::vector<float> values,
-             edet::io::DType dtype = edet::io::DType::f32) {
-        edet::io::TensorInfo t;
-        t.name = name;
-        t.dtype = dtype;
-        t.shape = std::move(shape);
-        infos_.push_back(t);
-        values_.push_back(std::move(values));
-    }
-    void set_metadata(const std::string& key, const std::string& value) { meta_[key] = value; }
-    const std::vector<edet::io::TensorInfo>& tensors() const override { return infos_; }
-    const edet::io::TensorInfo* find(const std::string& name) const override {
-        for (const auto& t : infos_)
-            if (t.name == name) return &t;
-        return nullptr;
-    }
-    std::vector<float> read_f32(const std::string& name) const override {
-        for (std::size_t i = 0; i < infos_.size(); ++i)
-            if (infos_[i].name == name) return values_[i];
-        edet::fail("tensor '" + name + "'", path_, "missing");
-    }
-    std::string metadata(const std::string& key) const override {
-        auto it = meta_.find(key);
-        return it == meta_.end() ? std::string() : it->second;
-    }
-    const std::string& path() const override { return path_; }
-
-    // Copies every tensor of another source; `drop`, `reshape` and `extra` mutate the copy.
-    static MemorySource copy_of(const edet::io::TensorSource& src) {
-        MemorySource m;
-        for (const auto& t : src.tensors()) m.add(t.name, t.shape, src.read_f32(t.name), t.dtype);
-        m.meta_["model"] = src.metadata("model");
-        return m;
-    }
-    void drop(const std::string& name) {
-        for (std::size_t i = 0; i < infos_.size(); ++i)
-            if (infos_[i].name == name) {
-                infos_.erase(infos_.begin() + static_cast<std::ptrdiff_t>(i));
-                values_.erase(values_.begin() + static_cast<std::ptrdiff_t>(i));
-                return;
-            }
-    }
-    void reshape(const std::string& name, std::vector<std::int64_t> shape) {
-        for (auto& t : infos_)
-            if (t.name == name) t.shape = std::move(shape);
-    }
-
-    // Random weights for every name a config expects (running_var > 0).
-    static MemorySource random_for(const std::vector<edet::nn::ParamInfo>& params, std::uint64_t seed) {
-        Random r(seed);
-        MemorySource m;
-        for (const auto& p : params) {
-            std::vector<float> v(p.numel());
-            const bool var = p.name.size() > 12 && p.name.compare(p.name.size() - 12, 12, ".running_var") == 0;
-            const bool gamma = p.name.find(".bn") != std::string::npos && p.name.size() > 7 &&
-                               p.name.compare(p.name.size() - 7, 7, ".weight") == 0;
-            for (auto& x : v) x = var ? r.uniform(0.5f, 1.5f) : gamma ? r.uniform(0.5f, 1.0f) : r.uniform(-0.2f, 0.2f);
-            m.add(p.name, p.shape, std::move(v), p.dtype);
-        }
-        return m;
-    }
-
-private:
-    std::vector<edet::io::TensorInfo> infos_;
-    std::vector<std::vector<float>> values_;
-    std::map<std::string, std::string> meta_;
-    std::string path_ = "<memory>";
-};
 
 }  // namespace edet_test

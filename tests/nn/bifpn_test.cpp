@@ -1,0 +1,150 @@
+// Tests for edet/nn/bifpn.hpp: the node table, fusion nodes against a naive evaluation.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "edet/nn/bifpn.hpp"
+#include "nn_test_util.hpp"
+
+using namespace edet;
+using namespace edet::nn;
+
+TEST_CASE("bifpn: the node table equals the reference's offsets (P3-P7 and P3-P8)") {
+    // DESIGN.md section 3, as effdet's bifpn_config lists them.
+    const std::vector<std::vector<int>> p7 = {{3, 4}, {2, 5}, {1, 6}, {0, 7}, {1, 7, 8}, {2, 6, 9}, {3, 5, 10}, {4, 11}};
+    const std::vector<int> p7_levels = {6, 5, 4, 3, 4, 5, 6, 7};
+    const auto a = bifpn_nodes(3, 7);
+    REQUIRE(a.size() == p7.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        CAPTURE(i);
+        CHECK(a[i].inputs == p7[i]);
+        CHECK(a[i].level == p7_levels[i]);
+    }
+    const std::vector<std::vector<int>> p8 = {{4, 5}, {3, 6}, {2, 7}, {1, 8}, {0, 9},
+                                              {1, 9, 10}, {2, 8, 11}, {3, 7, 12}, {4, 6, 13}, {5, 14}};
+    const auto b = bifpn_nodes(3, 8);
+    REQUIRE(b.size() == p8.size());
+    for (std::size_t i = 0; i < b.size(); ++i) CHECK(b[i].inputs == p8[i]);
+}
+
+namespace {
+// Naive node: resample (identity/nearest/maxpool, no conv) -> fuse -> act -> dw -> pw -> BN.
+struct NaiveNode {
+    std::vector<float> edge;  // raw
+    FusionRule rule;
+    Activation act;
+    std::vector<float> dw;      // [c][3][3]
+    std::vector<float> pw, pwb;  // [c][c], [c]
+    std::vector<float> g, b, m, v;
+};
+}  // namespace
+
+TEST_CASE("bifpn: a fusion node equals a naive evaluation (fast normalized and sum, up and down)") {
+    for (FusionRule rule : {FusionRule::fast_normalized, FusionRule::sum}) {
+        for (PaddingMode pad : {PaddingMode::tf_same, PaddingMode::symmetric}) {
+            CAPTURE(static_cast<int>(rule));
+            CAPTURE(static_cast<int>(pad));
+            const int c = 5, th = 7, tw = 6;
+            edet_test::Random r(11);
+            FusionNodeSpec s;
+            s.prefix = "node";
+            s.inputs = {0, 1, 2};
+            s.input_channels = {c, c, c};
+            s.channels = c;
+            s.fusion.rule = rule;
+            s.redundant_bias = true;
+            s.activation = Activation::swish;
+            s.padding = pad;
+            edet_test::ParamStore store(r);
+            nn::FusionNode node(s, store.binder_listing_then_load([&](Binder& b) { nn::FusionNode tmp(s, b); }));
+            // inputs: same size, larger (pooled), smaller (upsampled)
+            std::vector<Tensor<float>> in;
+            in.emplace_back(Shape{2, th, tw, c});
+            in.emplace_back(Shape{2, 13, 11, c});
+            in.emplace_back(Shape{2, 4, 3, c});
+            std::vector<Feature> x;
+            for (auto& t : in) {
+                for (std::size_t i = 0; i < t.numel(); ++i) t.data()[i] = r.uniform(-2.0f, 2.0f);
+                Feature f;
+                f.view = t.view();
+                f.keep = true;
+                x.push_back(f);
+            }
+            Tensor<float> out(Shape{2, th, tw, c});
+            Workspace ws;
+            ws.begin_plan();
+            node.run(ws, x, out.view());
+            ws.finish_plan();
+            ws.begin_execute();
+            node.run(ws, x, out.view());
+            ws.finish_execute();
+            // naive
+            auto P = [&](const std::string& n) { return store.values(n); };
+            const int ph = (13 + 1) / 2, pw_ = (11 + 1) / 2;
+            REQUIRE(ph == th);
+            REQUIRE(pw_ == tw);
+            std::vector<double> fused(static_cast<std::size_t>(2 * th * tw * c));
+            std::vector<double> wts(3, 1.0);
+            double denom = 1.0;
+            if (rule == FusionRule::fast_normalized) {
+                const auto e = P("node.combine.edge_weights");
+                denom = 1e-4;
+                for (int i = 0; i < 3; ++i) {
+                    wts[static_cast<std::size_t>(i)] = std::max(0.0f, e[static_cast<std::size_t>(i)]);
+                    denom += wts[static_cast<std::size_t>(i)];
+                }
+            }
+            for (int n = 0; n < 2; ++n)
+                for (int y = 0; y < th; ++y)
+                    for (int xx = 0; xx < tw; ++xx)
+                        for (int ch = 0; ch < c; ++ch) {
+                            const double a = in[0].at(n, y, xx, ch);
+                            // max pool 3x3 s2: tf_same pads 13 -> total max((7-1)*2+3-13,0)=2 -> 1/1; 11 -> 1/1; symmetric 1
+                            double mx = -INFINITY;
+                            for (int ky = 0; ky < 3; ++ky)
+                                for (int kx = 0; kx < 3; ++kx) {
+                                    const int iy = y * 2 + ky - 1, ix = xx * 2 + kx - 1;
+                                    if (iy >= 0 && iy < 13 && ix >= 0 && ix < 11) mx = std::max(mx, double(in[1].at(n, iy, ix, ch)));
+                                }
+                            // nearest 4x3 -> 7x6
+                            const int sy = std::min(int(std::floor(y * (4.0f / 7.0f))), 3);
+                            const int sx = std::min(int(std::floor(xx * (3.0f / 6.0f))), 2);
+                            const double u = in[2].at(n, sy, sx, ch);
+                            double f = (a * wts[0] + mx * wts[1] + u * wts[2]) / denom;
+                            f = f / (1.0 + std::exp(-f));
+                            fused[((static_cast<std::size_t>(n) * th + y) * tw + xx) * c + ch] = f;
+                        }
+            const auto dw = P("node.after_combine.conv.conv_dw.weight");
+            const auto pw = P("node.after_combine.conv.conv_pw.weight");
+            const auto pb = P("node.after_combine.conv.conv_pw.bias");
+            const auto g = P("node.after_combine.conv.bn.weight"), bb = P("node.after_combine.conv.bn.bias");
+            const auto mean = P("node.after_combine.conv.bn.running_mean"), var = P("node.after_combine.conv.bn.running_var");
+            double max_err = 0, max_ref = 0;
+            for (int n = 0; n < 2; ++n)
+                for (int y = 0; y < th; ++y)
+                    for (int xx = 0; xx < tw; ++xx) {
+                        std::vector<double> d(static_cast<std::size_t>(c), 0.0);
+                        for (int ch = 0; ch < c; ++ch)
+                            for (int ky = 0; ky < 3; ++ky)
+                                for (int kx = 0; kx < 3; ++kx) {
+                                    const int iy = y + ky - 1, ix = xx + kx - 1;
+                                    if (iy < 0 || iy >= th || ix < 0 || ix >= tw) continue;
+                                    d[static_cast<std::size_t>(ch)] += fused[((static_cast<std::size_t>(n) * th + iy) * tw + ix) * c + ch] *
+                                                                       dw[static_cast<std::size_t>(ch * 9 + ky * 3 + kx)];
+                                }
+                        for (int co = 0; co < c; ++co) {
+                            double acc = pb[static_cast<std::size_t>(co)];
+                            for (int ci = 0; ci < c; ++ci) acc += d[static_cast<std::size_t>(ci)] * pw[static_cast<std::size_t>(co * c + ci)];
+                            const std::size_t k = static_cast<std::size_t>(co);
+                            const double want = (acc - mean[k]) / std::sqrt(double(var[k]) + 1e-3) * g[k] + bb[k];
+                            max_err = std::max(max_err, std::fabs(want - out.at(n, y, xx, co)));
+                            max_ref = std::max(max_ref, std::fabs(want));
+                        }
+                    }
+            CAPTURE(max_err);
+            CAPTURE(max_ref);
+            CHECK(max_err <= 1e-5 * std::max(1.0, max_ref));
+        }
+    }
+}
