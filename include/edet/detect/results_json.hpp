@@ -86,3 +86,4 @@ inline std::string coco_results_json(const std::vector<ImageResults>& images, in
 }
 
 }  // namespace detect
+EDET_NAMESPACE_END

@@ -1,0 +1,316 @@
+// edet-detect - run EfficientDet on images and print, save or draw the detections.
+//
+//   edet-detect --weights tf_efficientdet_d0.safetensors street.jpg dogs/*.png
+//   edet-detect --weights W --variant tf_efficientdet_d2_ap --json results.json --list val.txt
+//
+// Exit status: 0 every image processed, 2 usage error (nothing run), 1 a file (or the
+// weights) failed; the other images are still processed and each failure is named on stderr.
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "edet/detect/detector.hpp"
+#include "edet/detect/draw.hpp"
+#include "edet/detect/labels.hpp"
+#include "edet/detect/results_json.hpp"
+#include "edet/io/image.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: edet-detect --weights W [options] IMAGE...\n"
+    "\n"
+    "Detects objects with an EfficientDet checkpoint and prints a table per image.\n"
+    "\n"
+    "  --weights W        weights file (.safetensors or .pth)\n"
+    "  --variant NAME     published variant, e.g. tf_efficientdet_d0, tf_efficientdet_lite2,\n"
+    "                     tf_efficientdet_d3_ap (default: the file's __metadata__.model)\n"
+    "  --score S          minimum score to report, 0..1 (default 0.4)\n"
+    "  --max N            at most N detections per image (default 100)\n"
+    "  --iou T            NMS IoU threshold (default 0.5)\n"
+    "  --nms MODE         hard (per class, default), agnostic (across classes) or soft (gaussian)\n"
+    "  --classes LIST     only these classes, names or ids, comma separated (person,dog,18)\n"
+    "  --json FILE        write all detections as COCO results JSON\n"
+    "  --draw DIR         write each image with its boxes and labels into DIR\n"
+    "  --list FILE        read image paths from FILE, one per line (blank lines and # comments skipped)\n"
+    "  --shard K/N        process only images K, K+N, K+2N, ... (0 <= K < N) of the list\n"
+    "  --threads N        worker threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  --quiet            no per-image table\n"
+    "  -h, --help         this text\n";
+
+struct Args {
+    std::string weights, variant, json_path, draw_dir;
+    float score = 0.4f;
+    int max_det = 100;
+    float iou = 0.5f;
+    edet::detect::NmsMethod nms = edet::detect::NmsMethod::hard;
+    std::vector<int> classes;
+    std::vector<std::string> images;
+    int shard_k = 0, shard_n = 1;
+    int threads = 0;
+    bool quiet = false;
+};
+
+struct UsageError {
+    std::string message;
+};
+
+float parse_float(const std::string& opt, const std::string& v, float lo, float hi) {
+    char* end = nullptr;
+    errno = 0;
+    const double d = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || errno != 0 || !(d >= lo && d <= hi))
+        throw UsageError{opt + " needs a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'"};
+    return static_cast<float>(d);
+}
+
+int parse_int(const std::string& opt, const std::string& v, long lo, long hi) {
+    char* end = nullptr;
+    errno = 0;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno != 0 || n < lo || n > hi)
+        throw UsageError{opt + " needs an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'"};
+    return static_cast<int>(n);
+}
+
+std::vector<std::string> read_list(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw UsageError{"cannot open --list file '" + path + "': " + std::strerror(errno)};
+    std::vector<std::string> out;
+    std::string line;
+    while (std::getline(in, line)) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+        std::size_t start = line.find_first_not_of(" \t");
+        if (start == std::string::npos || line[start] == '#') continue;
+        out.push_back(line.substr(start));
+    }
+    return out;
+}
+
+Args parse_args(int argc, char** argv) {
+    Args a;
+    std::vector<std::string> list_files;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw UsageError{arg + " needs a value"};
+            return argv[++i];
+        };
+        if (arg == "-h" || arg == "--help") {
+            std::fputs(kUsage, stdout);
+            std::exit(0);
+        } else if (arg == "--weights") {
+            a.weights = value();
+        } else if (arg == "--variant") {
+            a.variant = value();
+            if (!edet::detect::find_variant(a.variant)) {
+                std::string known;
+                for (const auto& v : edet::detect::variants()) known += std::string(known.empty() ? "" : ", ") + v.name;
+                throw UsageError{"unknown variant '" + a.variant + "'; known: " + known};
+            }
+        } else if (arg == "--score") {
+            a.score = parse_float(arg, value(), 0.0f, 1.0f);
+        } else if (arg == "--max") {
+            a.max_det = parse_int(arg, value(), 0, 5000);
+        } else if (arg == "--iou") {
+            a.iou = parse_float(arg, value(), 0.0f, 1.0f);
+        } else if (arg == "--nms") {
+            const std::string m = value();
+            if (m == "hard") a.nms = edet::detect::NmsMethod::hard;
+            else if (m == "agnostic") a.nms = edet::detect::NmsMethod::agnostic;
+            else if (m == "soft") a.nms = edet::detect::NmsMethod::soft;
+            else throw UsageError{"--nms must be hard, agnostic or soft, got '" + m + "'"};
+        } else if (arg == "--classes") {
+            const std::string list = value();
+            std::size_t start = 0;
+            while (start <= list.size()) {
+                std::size_t comma = list.find(',', start);
+                if (comma == std::string::npos) comma = list.size();
+                const std::string name = list.substr(start, comma - start);
+                if (!name.empty()) {
+                    const int id = edet::detect::coco_id(name);
+                    if (id < 0) throw UsageError{"unknown class '" + name + "' in --classes (COCO names such as person, traffic_light, or ids 1..90)"};
+                    a.classes.push_back(id);
+                }
+                start = comma + 1;
+            }
+            if (a.classes.empty()) throw UsageError{"--classes is empty"};
+        } else if (arg == "--json") {
+            a.json_path = value();
+        } else if (arg == "--draw") {
+            a.draw_dir = value();
+        } else if (arg == "--list") {
+            list_files.push_back(value());
+        } else if (arg == "--shard") {
+            const std::string s = value();
+            const std::size_t slash = s.find('/');
+            if (slash == std::string::npos) throw UsageError{"--shard needs K/N, got '" + s + "'"};
+            a.shard_n = parse_int("--shard N", s.substr(slash + 1), 1, 1 << 20);
+            a.shard_k = parse_int("--shard K", s.substr(0, slash), 0, a.shard_n - 1);
+        } else if (arg == "--threads") {
+            a.threads = parse_int(arg, value(), 1, 4096);
+        } else if (arg == "--quiet") {
+            a.quiet = true;
+        } else if (arg.size() > 1 && arg[0] == '-' && arg != "-") {
+            throw UsageError{"unknown option '" + arg + "'"};
+        } else {
+            a.images.push_back(arg);
+        }
+    }
+    for (const std::string& f : list_files) {
+        const std::vector<std::string> more = read_list(f);
+        a.images.insert(a.images.end(), more.begin(), more.end());
+    }
+    if (a.weights.empty()) throw UsageError{"--weights is required"};
+    if (a.images.empty()) throw UsageError{"no images given"};
+    return a;
+}
+
+// Output path for --draw: DIR/<stem>.png, or .jpg for JPEG inputs; a repeated stem gets
+// the image's index appended.
+std::string draw_path(const std::string& dir, const std::string& image, std::size_t index,
+                      std::vector<std::string>& used) {
+    const std::filesystem::path p(image);
+    std::string ext = p.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string out_ext = (ext == ".jpg" || ext == ".jpeg") ? ".jpg" : ".png";
+    std::string stem = p.stem().string();
+    if (stem.empty()) stem = "image";
+    if (std::find(used.begin(), used.end(), stem) != used.end()) stem += "_" + std::to_string(index);
+    used.push_back(stem);
+    return (std::filesystem::path(dir) / (stem + out_ext)).string();
+}
+
+void print_table(const std::string& path, const edet::io::Image& img, const std::vector<edet::Detection>& dets) {
+    std::printf("%s (%dx%d): %zu detection%s\n", path.c_str(), img.width, img.height, dets.size(),
+                dets.size() == 1 ? "" : "s");
+    if (dets.empty()) return;
+    std::printf("  %3s  %-16s %5s  %7s %7s %7s %7s\n", "#", "label", "score", "x1", "y1", "x2", "y2");
+    for (std::size_t i = 0; i < dets.size(); ++i) {
+        const edet::Detection& d = dets[i];
+        std::printf("  %3zu  %-16s %5.3f  %7.1f %7.1f %7.1f %7.1f\n", i + 1, d.label.c_str(), static_cast<double>(d.score),
+                    static_cast<double>(d.box.x1), static_cast<double>(d.box.y1), static_cast<double>(d.box.x2),
+                    static_cast<double>(d.box.y2));
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (!edet::cpu_supports_compiled_arch()) {
+        std::fprintf(stderr, "edet-detect: this build uses %s instructions, which this CPU lacks; rebuild with -DEDET_ARCH=...\n",
+                     edet::compiled_arch());
+        return 2;
+    }
+    Args args;
+    try {
+        args = parse_args(argc, argv);
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "edet-detect: %s\n\n%s", e.message.c_str(), kUsage);
+        return 2;
+    }
+    if (args.threads > 0) edet::set_num_threads(args.threads);
+    if (!args.draw_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(args.draw_dir, ec);
+        if (ec || !std::filesystem::is_directory(args.draw_dir)) {
+            std::fprintf(stderr, "edet-detect: cannot create --draw directory '%s': %s\n", args.draw_dir.c_str(),
+                         ec.message().c_str());
+            return 1;
+        }
+    }
+
+    std::vector<std::string> images;
+    std::vector<std::size_t> list_index;  // position in the full list (image_id fallback)
+    for (std::size_t i = 0; i < args.images.size(); ++i)
+        if (static_cast<int>(i % static_cast<std::size_t>(args.shard_n)) == args.shard_k) {
+            images.push_back(args.images[i]);
+            list_index.push_back(i);
+        }
+
+    std::unique_ptr<edet::Detector> det;
+    try {
+        det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, args.variant));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "edet-detect: cannot load the weights: %s\n", e.what());
+        return 1;
+    }
+    if (!args.quiet)
+        std::printf("# %s (%dx%d input, %s build)\n", det->variant().name, det->input_width(), det->input_height(),
+                    edet::compiled_arch());
+
+    edet::DetectOptions opt;
+    opt.score_threshold = args.score;
+    opt.max_detections = args.max_det;
+    opt.iou_threshold = args.iou;
+    opt.nms = args.nms;
+    opt.allow_classes = args.classes;
+
+    const bool progress = images.size() > 1;
+    const bool tty = isatty(2) != 0;
+    std::vector<edet::detect::ImageResults> results;
+    std::vector<std::string> failures, used_stems;
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        const std::string& path = images[i];
+        if (progress) {
+            std::fprintf(stderr, tty ? "\r\033[K[%zu/%zu] %s" : "[%zu/%zu] %s\n", i + 1, images.size(), path.c_str());
+            std::fflush(stderr);
+        }
+        try {
+            edet::io::Image img = edet::io::read_image(path);
+            const std::vector<edet::Detection> dets = det->detect(img, opt);
+            if (!args.quiet) print_table(path, img, dets);
+            edet::detect::ImageResults r;
+            r.file_name = path;
+            r.image_id = edet::detect::numeric_image_id(path);
+            if (r.image_id < 0) r.image_id = static_cast<std::int64_t>(list_index[i]);
+            for (const auto& d : dets)
+                r.boxes.push_back({d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.score, d.class_id});
+            results.push_back(std::move(r));
+            if (!args.draw_dir.empty()) {
+                std::vector<edet::detect::DrawItem> items;
+                for (const auto& d : dets) {
+                    char text[64];
+                    std::snprintf(text, sizeof text, "%s %.2f", d.label.c_str(), static_cast<double>(d.score));
+                    items.push_back({d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.class_id, text});
+                }
+                edet::detect::DrawOptions dopt;
+                dopt.text_scale = std::max(1, std::min(img.width, img.height) / 400 + 1);
+                dopt.thickness = dopt.text_scale + 1;
+                edet::detect::draw_detections(img, items, dopt);
+                edet::io::write_image(draw_path(args.draw_dir, path, i, used_stems), img);
+            }
+        } catch (const std::exception& e) {
+            if (progress && tty) std::fputc('\n', stderr);
+            std::fprintf(stderr, "edet-detect: FAILED %s: %s\n", path.c_str(), e.what());
+            failures.push_back(path);
+        }
+    }
+    if (progress && tty) std::fputc('\n', stderr);
+
+    if (!args.json_path.empty()) {
+        try {
+            const std::string text = edet::detect::coco_results_json(results) + "\n";
+            edet::io::write_file_bytes(args.json_path, std::vector<std::uint8_t>(text.begin(), text.end()));
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "edet-detect: cannot write %s: %s\n", args.json_path.c_str(), e.what());
+            return 1;
+        }
+    }
+    if (!failures.empty()) {
+        std::fprintf(stderr, "edet-detect: %zu of %zu image%s failed:", failures.size(), images.size(),
+                     images.size() == 1 ? "" : "s");
+        for (const auto& f : failures) std::fprintf(stderr, " %s", f.c_str());
+        std::fputc('\n', stderr);
+        return 1;
+    }
+    return 0;
+}
