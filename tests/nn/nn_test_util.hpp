@@ -3,13 +3,17 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "edet/io/tensor_source.hpp"
+#include "edet/kernels/activation.hpp"
 #include "edet/nn/binder.hpp"
+#include "edet/tensor/tensor.hpp"
 #include "test_util.hpp"
 
 namespace edet_test {
@@ -111,5 +115,99 @@ private:
     MemorySource source_;
     std::unique_ptr<edet::nn::Binder> binder_;
 };
+
+}  // namespace edet_test
+
+namespace edet_test {
+
+// Naive NHWC convolution in double: w in the reference layout [cout][cin or 1][k][k];
+// padding before = pad_top/left; output size given.
+struct NaiveMap {
+    int n = 0, h = 0, w = 0, c = 0;
+    std::vector<double> v;
+    double& at(int b, int y, int x, int ch) { return v[((static_cast<std::size_t>(b) * h + y) * w + x) * c + ch]; }
+    double at(int b, int y, int x, int ch) const { return v[((static_cast<std::size_t>(b) * h + y) * w + x) * c + ch]; }
+};
+
+inline NaiveMap naive_from(const edet::TensorView<const float>& t) {
+    NaiveMap m{t.n(), t.h(), t.w(), t.c(), {}};
+    m.v.resize(t.numel());
+    for (int b = 0; b < t.n(); ++b)
+        for (int y = 0; y < t.h(); ++y)
+            for (int x = 0; x < t.w(); ++x)
+                for (int ch = 0; ch < t.c(); ++ch) m.at(b, y, x, ch) = t.at(b, y, x, ch);
+    return m;
+}
+
+inline NaiveMap naive_conv(const NaiveMap& x, const std::vector<float>& w, int cout, int k, int stride, int pad_top,
+                           int pad_left, int oh, int ow, bool depthwise, const std::vector<float>& bias = {}) {
+    NaiveMap o{x.n, oh, ow, cout, {}};
+    o.v.assign(static_cast<std::size_t>(x.n) * oh * ow * cout, 0.0);
+    for (int b = 0; b < x.n; ++b)
+        for (int y = 0; y < oh; ++y)
+            for (int xx = 0; xx < ow; ++xx)
+                for (int co = 0; co < cout; ++co) {
+                    double acc = bias.empty() ? 0.0 : bias[static_cast<std::size_t>(co)];
+                    for (int ky = 0; ky < k; ++ky)
+                        for (int kx = 0; kx < k; ++kx) {
+                            const int iy = y * stride + ky - pad_top, ix = xx * stride + kx - pad_left;
+                            if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                            if (depthwise) {
+                                acc += x.at(b, iy, ix, co) * w[(static_cast<std::size_t>(co) * k + ky) * k + kx];
+                            } else {
+                                for (int ci = 0; ci < x.c; ++ci)
+                                    acc += x.at(b, iy, ix, ci) * w[((static_cast<std::size_t>(co) * x.c + ci) * k + ky) * k + kx];
+                            }
+                        }
+                    o.at(b, y, xx, co) = acc;
+                }
+    return o;
+}
+
+// Eval batch norm from the stored tensors `prefix`.{weight,bias,running_mean,running_var}.
+inline void naive_bn(NaiveMap& x, const edet::io::TensorSource& s, const std::string& prefix, double eps) {
+    const auto g = s.read_f32(prefix + ".weight"), b = s.read_f32(prefix + ".bias");
+    const auto m = s.read_f32(prefix + ".running_mean"), v = s.read_f32(prefix + ".running_var");
+    for (std::size_t i = 0; i < x.v.size(); ++i) {
+        const std::size_t c = i % static_cast<std::size_t>(x.c);
+        x.v[i] = (x.v[i] - m[c]) / std::sqrt(static_cast<double>(v[c]) + eps) * g[c] + b[c];
+    }
+}
+
+inline double naive_act(double x, edet::Activation a) {
+    switch (a) {
+        case edet::Activation::relu: return std::max(x, 0.0);
+        case edet::Activation::relu6: return std::min(std::max(x, 0.0), 6.0);
+        case edet::Activation::swish: return x / (1.0 + std::exp(-x));
+        case edet::Activation::sigmoid: return 1.0 / (1.0 + std::exp(-x));
+        default: return x;
+    }
+}
+inline void naive_act(NaiveMap& x, edet::Activation a) {
+    for (auto& v : x.v) v = naive_act(v, a);
+}
+
+// max |got - want| and max |want|.
+inline std::pair<double, double> naive_error(const NaiveMap& want, edet::TensorView<const float> got) {
+    REQUIRE(got.n() == want.n);
+    REQUIRE(got.h() == want.h);
+    REQUIRE(got.w() == want.w);
+    REQUIRE(got.c() == want.c);
+    double e = 0, r = 0;
+    for (int b = 0; b < want.n; ++b)
+        for (int y = 0; y < want.h; ++y)
+            for (int x = 0; x < want.w; ++x)
+                for (int c = 0; c < want.c; ++c) {
+                    e = std::max(e, std::fabs(want.at(b, y, x, c) - got.at(b, y, x, c)));
+                    r = std::max(r, std::fabs(want.at(b, y, x, c)));
+                }
+    return {e, r};
+}
+
+inline edet::Tensor<float> random_tensor(Random& r, edet::Shape s, float lo = -1.0f, float hi = 1.0f) {
+    edet::Tensor<float> t(s);
+    for (std::size_t i = 0; i < t.numel(); ++i) t.data()[i] = r.uniform(lo, hi);
+    return t;
+}
 
 }  // namespace edet_test
