@@ -1,0 +1,116 @@
+// Tests for edet/nn/mbconv.hpp: MBConv (DS and inverted residual, with and without SE,
+// with and without skip) against a naive double-precision evaluation.
+#include <doctest/doctest.h>
+
+#include "edet/nn/mbconv.hpp"
+#include "nn/nn_test_util.hpp"
+
+using namespace edet;
+using namespace edet_test;
+
+namespace {
+void naive_se(NaiveMap& x, const MemorySource& s, const std::string& p, int rd) {
+    const auto rw = s.read_f32(p + ".conv_reduce.weight"), rb = s.read_f32(p + ".conv_reduce.bias");
+    const auto ew = s.read_f32(p + ".conv_expand.weight"), eb = s.read_f32(p + ".conv_expand.bias");
+    for (int b = 0; b < x.n; ++b) {
+        std::vector<double> mean(static_cast<std::size_t>(x.c), 0.0), z(static_cast<std::size_t>(rd));
+        for (int y = 0; y < x.h; ++y)
+            for (int xx = 0; xx < x.w; ++xx)
+                for (int c = 0; c < x.c; ++c) mean[static_cast<std::size_t>(c)] += x.at(b, y, xx, c) / (x.h * x.w);
+        for (int j = 0; j < rd; ++j) {
+            double a = rb[static_cast<std::size_t>(j)];
+            for (int c = 0; c < x.c; ++c) a += rw[static_cast<std::size_t>(j * x.c + c)] * mean[static_cast<std::size_t>(c)];
+            z[static_cast<std::size_t>(j)] = naive_act(a, Activation::swish);
+        }
+        for (int c = 0; c < x.c; ++c) {
+            double a = eb[static_cast<std::size_t>(c)];
+            for (int j = 0; j < rd; ++j) a += ew[static_cast<std::size_t>(c * rd + j)] * z[static_cast<std::size_t>(j)];
+            const double g = naive_act(a, Activation::sigmoid);
+            for (int y = 0; y < x.h; ++y)
+                for (int xx = 0; xx < x.w; ++xx) x.at(b, y, xx, c) *= g;
+        }
+    }
+}
+}  // namespace
+
+TEST_CASE("mbconv: blocks equal the naive composition (DS/IR, SE on/off, skip on/off)") {
+    Random r(21);
+    struct Case { bool ds; int cin, cout, k, stride, rd; PaddingMode pad; Activation act; };
+    const Case cases[] = {
+        {true, 8, 4, 3, 1, 2, PaddingMode::tf_same, Activation::swish},       // DS, SE, no skip
+        {true, 6, 6, 3, 1, 0, PaddingMode::tf_same, Activation::relu6},       // DS, skip, Lite
+        {false, 4, 6, 5, 2, 1, PaddingMode::tf_same, Activation::swish},      // IR stride 2
+        {false, 6, 6, 3, 1, 2, PaddingMode::symmetric, Activation::swish},    // IR skip
+        {false, 5, 7, 5, 2, 0, PaddingMode::symmetric, Activation::relu6},    // IR no SE
+    };
+    for (const Case& c : cases) {
+        nn::MBConvSpec s;
+        s.prefix = "blk";
+        s.depthwise_separable = c.ds;
+        s.in_channels = c.cin;
+        s.out_channels = c.cout;
+        s.mid_channels = c.ds ? c.cin : c.cin * 6;
+        s.kernel = c.k;
+        s.stride = c.stride;
+        s.se_reduced = c.rd;
+        s.activation = c.act;
+        s.bn_eps = 1e-5f;
+        s.padding = c.pad;
+        ParamStore store(r);
+        nn::MBConv blk(s, store.binder_listing_then_load([&](nn::Binder& b) { nn::MBConv t(s, b); }));
+        const Shape in{2, r.integer(3, 11), r.integer(3, 11), c.cin};
+        const Tensor<float> x = random_tensor(r, in);
+        Tensor<float> out(blk.plan(in));
+        std::vector<float> scratch(blk.scratch_floats(in));
+        blk.forward(x.view(), out.view(), scratch.data());
+        const auto& src = store.source();
+        const Shape os = out.shape();
+        const Padding2d p = kernels::conv_padding(in.h, in.w, c.k, c.stride, c.pad);
+        NaiveMap t = naive_from(x.view());
+        if (!c.ds) {
+            t = naive_conv(t, src.read_f32("blk.conv_pw.weight"), s.mid_channels, 1, 1, 0, 0, in.h, in.w, false);
+            naive_bn(t, src, "blk.bn1", 1e-5);
+            naive_act(t, c.act);
+        }
+        t = naive_conv(t, src.read_f32("blk.conv_dw.weight"), s.mid_channels, c.k, c.stride, p.top, p.left, os.h, os.w, true);
+        naive_bn(t, src, c.ds ? "blk.bn1" : "blk.bn2", 1e-5);
+        naive_act(t, c.act);
+        if (c.rd) naive_se(t, src, "blk.se", c.rd);
+        t = naive_conv(t, src.read_f32(c.ds ? "blk.conv_pw.weight" : "blk.conv_pwl.weight"), c.cout, 1, 1, 0, 0, os.h, os.w, false);
+        naive_bn(t, src, c.ds ? "blk.bn2" : "blk.bn3", 1e-5);
+        if (s.has_skip())
+            for (std::size_t i = 0; i < t.v.size(); ++i) t.v[i] += x.data()[i];
+        const auto e = naive_error(t, out.view());
+        INFO("ds ", c.ds, " cin ", c.cin, " cout ", c.cout, " k ", c.k, " s ", c.stride, " rd ", c.rd, " in ", in.str(),
+             " max abs ", e.first, " max ref ", e.second);
+        CHECK(e.first <= 2e-5 * std::max(1.0, e.second));
+    }
+}
+
+TEST_CASE("mbconv: names follow timm, SE only when asked") {
+    nn::MBConvSpec s;
+    s.prefix = "backbone.blocks.1.0";
+    s.in_channels = 16;
+    s.out_channels = 24;
+    s.mid_channels = 96;
+    s.stride = 2;
+    s.se_reduced = 4;
+    nn::Binder lister(nullptr);
+    nn::MBConv blk(s, lister);
+    std::vector<std::string> names;
+    for (const auto& p : lister.params()) names.push_back(p.name);
+    const std::vector<std::string> want = {
+        "backbone.blocks.1.0.conv_pw.weight",         "backbone.blocks.1.0.bn1.weight",
+        "backbone.blocks.1.0.bn1.bias",               "backbone.blocks.1.0.bn1.running_mean",
+        "backbone.blocks.1.0.bn1.running_var",        "backbone.blocks.1.0.bn1.num_batches_tracked",
+        "backbone.blocks.1.0.conv_dw.weight",         "backbone.blocks.1.0.bn2.weight",
+        "backbone.blocks.1.0.bn2.bias",               "backbone.blocks.1.0.bn2.running_mean",
+        "backbone.blocks.1.0.bn2.running_var",        "backbone.blocks.1.0.bn2.num_batches_tracked",
+        "backbone.blocks.1.0.se.conv_reduce.weight",  "backbone.blocks.1.0.se.conv_reduce.bias",
+        "backbone.blocks.1.0.se.conv_expand.weight",  "backbone.blocks.1.0.se.conv_expand.bias",
+        "backbone.blocks.1.0.conv_pwl.weight",        "backbone.blocks.1.0.bn3.weight",
+        "backbone.blocks.1.0.bn3.bias",               "backbone.blocks.1.0.bn3.running_mean",
+        "backbone.blocks.1.0.bn3.running_var",        "backbone.blocks.1.0.bn3.num_batches_tracked"};
+    CHECK(names == want);
+    CHECK_FALSE(s.has_skip());
+}
