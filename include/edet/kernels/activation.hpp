@@ -93,6 +93,8 @@ inline void apply_activation(float* data, std::size_t count, Activation a) {
 
 }  // namespace ref
 
+EDET_SIMD_WARNINGS_BEGIN
+
 // The SIMD batch every edet kernel uses: the widest the compiler flags allow.
 using FloatBatch = xsimd::batch<float>;
 inline constexpr std::size_t kFloatLanes = FloatBatch::size;
@@ -202,6 +204,8 @@ inline void apply_activation(float* data, std::size_t count, Activation a) {
         case Activation::sigmoid: return detail::apply_activation_static<Activation::sigmoid>(data, count);
     }
 }
+
+EDET_SIMD_WARNINGS_END
 
 }  // namespace kernels
 EDET_NAMESPACE_END
