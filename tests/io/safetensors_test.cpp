@@ -330,3 +330,49 @@ TEST_CASE("safetensors: the writer refuses what the reader would reject") {
                          doctest::Contains("cannot create"), edet::Error);
     CHECK_FALSE(fs::exists(path));
 }
+
+TEST_CASE("safetensors: mutated files are rejected cleanly or read within bounds") {
+    // A deterministic miniature of fuzz/fuzz_safetensors.cpp, so CI covers the property
+    // without libFuzzer: flip, insert or delete bytes of valid files; each result must
+    // either be an edet::Error or a file whose every tensor reads (ASan checks bounds).
+    const std::vector<float> f(6, 1.5f);
+    const std::vector<std::uint16_t> h{0x3C00, 0x7C00, 0x0001};
+    const std::vector<std::int64_t> n{-5};
+    const std::vector<std::vector<std::uint8_t>> seeds{
+        edet::io::serialize_safetensors({{"a.weight", DType::f32, {2, 3}, f.data()},
+                                         {"h", DType::f16, {3}, h.data()},
+                                         {"n", DType::i64, {}, n.data()}},
+                                        {{"model", "m"}}),
+        edet::io::serialize_safetensors({{"e", DType::bf16, {0, 3}, nullptr}, {"b", DType::bf16, {3}, h.data()}}),
+    };
+    edet_test::Random rng(11);
+    int accepted = 0, rejected = 0;
+    for (int iter = 0; iter < 3000; ++iter) {
+        std::vector<std::uint8_t> b = rng.pick(seeds);
+        const int edits = rng.integer(1, 4);
+        for (int k = 0; k < edits && !b.empty(); ++k) {
+            const auto pos = static_cast<std::size_t>(rng.integer(0, static_cast<int>(b.size()) - 1));
+            const char tokens[] = "0123456789-,[]{}\":e. FIB";
+            switch (rng.integer(0, 3)) {
+                case 0: b[pos] = static_cast<std::uint8_t>(rng.integer(0, 255)); break;
+                case 1: b[pos] = static_cast<std::uint8_t>(tokens[rng.integer(0, sizeof tokens - 2)]); break;
+                case 2: b.erase(b.begin() + static_cast<std::ptrdiff_t>(pos)); break;
+                case 3: b.insert(b.begin() + static_cast<std::ptrdiff_t>(pos), static_cast<std::uint8_t>(rng.integer(0, 255))); break;
+            }
+        }
+        CAPTURE(iter);
+        try {
+            const auto file = SafeTensorsFile::from_bytes(b, "mutated");
+            for (const auto& t : file->tensors()) {
+                REQUIRE(file->read_f32(t.name).size() == t.numel());
+                REQUIRE(file->raw_size(t.name) == t.numel() * edet::io::dtype_size(t.dtype));
+            }
+            ++accepted;
+        } catch (const edet::Error&) {
+            ++rejected;
+        }
+    }
+    MESSAGE("mutations accepted: " << accepted << ", rejected: " << rejected);
+    CHECK(accepted > 0);
+    CHECK(rejected > 0);
+}
