@@ -192,6 +192,7 @@ inline std::string fetch_file(const std::string& url, const std::string& file_na
         fail("checkpoint download", url,
              cat("SHA-256 of the downloaded file is ", got, ", expected it to start with ", sha256_prefix,
                  " (truncated or corrupt download); it was deleted. ", instructions));
+    ::chmod(tmp.path.c_str(), 0644);  // mkstemp made it 0600; a cache entry is an ordinary file
     if (std::rename(tmp.path.c_str(), dest.c_str()) != 0)
         fail("checkpoint", dest, cat("cannot move the download into place: ", std::strerror(errno)));
     tmp.path.clear();

@@ -90,14 +90,17 @@ public:
     static std::unique_ptr<PthFile> open(const std::string& path, const PthOptions& options = {}) {
         std::FILE* f = std::fopen(path.c_str(), "rb");
         if (!f) fail("checkpoint", path, "cannot open file");
-        std::vector<unsigned char> bytes;
-        unsigned char buf[1 << 16];
-        for (;;) {
-            const std::size_t n = std::fread(buf, 1, sizeof buf, f);
-            bytes.insert(bytes.end(), buf, buf + n);
-            if (n < sizeof buf) break;
+        // Size first, then one read into one allocation (growing a vector chunk by chunk
+        // costs a page-fault pass per doubling, which dominates on some VMs).
+        long size = -1;
+        if (std::fseek(f, 0, SEEK_END) == 0) size = std::ftell(f);
+        if (size < 0 || std::fseek(f, 0, SEEK_SET) != 0) {
+            std::fclose(f);
+            fail("checkpoint", path, "cannot determine the file size (not a regular file?)");
         }
-        const bool err = std::ferror(f) != 0;
+        std::vector<unsigned char> bytes(static_cast<std::size_t>(size));
+        const std::size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), f);
+        const bool err = std::ferror(f) != 0 || got != bytes.size();
         std::fclose(f);
         if (err) fail("checkpoint", path, "read error");
         return from_bytes(std::move(bytes), path, options);
