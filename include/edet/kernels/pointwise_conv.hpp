@@ -13,6 +13,10 @@
 //   Callers split rows across threads; the result does not depend on the split: every
 //   output element is computed as acc = bias; acc = fma(in[r][ci], W[co][ci], acc) for
 //   ci = 0, 1, ... in order, whatever tile, panel or row block it lands in.
+//   parity: that is the order of the reference's oneDNN path (from the bias, FMA over cin)
+//   up to the point where oneDNN splits cin into chunks (DESIGN.md section 3); the
+//   reference's BLAS path (small inputs, no FMA) and the chunked sums differ in rounding
+//   only, so parity with the fixtures holds to tolerance, not bit for bit.
 //   The kernel neither allocates nor starts threads (scratch is a few KB of stack).
 //
 // HOW IT WORKS (the classic GotoBLAS / BLIS structure, without packing the input)
@@ -23,14 +27,16 @@
 //
 //       for each depth block k0 (kc <= kMaxDepthBlock channels, same for every row)
 //         for each row block r0 (kRowBlock rows: that slice of the input stays in L2)
-//           for each weight panel p (kc x panel width: stays in L1)
+//           for each weight panel p (kc x panel width <= 64 KB: L1/L2 resident)
 //             for each tile of kTileRows rows:  micro-kernel
 //
 //   micro-kernel: kTileRows x kPanelVectors accumulators live in registers; each k step
 //   loads the panel's vectors once and broadcasts one input value per row, so it does
 //   kTileRows * kPanelVectors FMAs per (kTileRows + kPanelVectors) loads.
-//   Depth blocks after the first reload the partial sums from the output; the last one
-//   runs the epilogue on the registers: activation, then + residual, then store.
+//   Depth blocks after the first reload the partial sums from the output. After the last
+//   one, + residual happens in registers when there is no activation; otherwise the tile
+//   is stored and finish_tile() applies activation, then + residual, on the L1-hot tile
+//   (exp's temporaries inside the K-loop function made g++ spill accumulators).
 //   Tails: rows use a micro-kernel instantiated for fewer rows (same arithmetic); a panel
 //   wider than its valid columns goes through a small stack tile, so nothing past cout is
 //   read or written in the caller's buffers.
@@ -39,7 +45,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 
 // g++ 12 warns (-Wmaybe-uninitialized) inside its own AVX-512 intrinsics once they are
 // inlined (the _mm512_undefined_* idiom, GCC bug 105593). The warning is false; we silence
