@@ -2,7 +2,7 @@
 // edet's kernels (and, when built with them, oneDNN and XNNPACK on the same shapes).
 //
 //   kernels_bench [--threads 1,2] [--runs 5] [--filter pw|dw|stem|se[,...]] [--size 512]
-//                 [--se] [--no-dnnl] [--no-xnnpack] [--csv]
+//                 [--se] [--clock wall|cpu] [--no-dnnl] [--no-xnnpack] [--csv]
 //
 // The layer list is derived from the D0 config (DESIGN.md section 2), not typed in:
 //   stem      backbone.conv_stem: 3x3 stride 2, 3 -> 32                                 1
@@ -233,6 +233,7 @@ struct Options {
     std::vector<LayerClass> filter;  // empty: stem, dw, pw (and se with --se)
     bool with_se = false;
     bool csv = false;
+    bool cpu_clock = false;  // --clock cpu: 1-thread points timed by the thread's CPU clock
     bool dnnl = true;
     bool xnnpack = true;
 };
@@ -240,10 +241,12 @@ struct Options {
 void usage() {
     std::printf(
         "usage: kernels_bench [--threads 1,2] [--runs N] [--filter pw|dw|stem|se[,..]] [--size S]\n"
-        "                     [--se] [--no-dnnl] [--no-xnnpack] [--csv]\n"
+        "                     [--se] [--clock wall|cpu] [--no-dnnl] [--no-xnnpack] [--csv]\n"
         "Times every convolution of EfficientDet-D0 at SxS (default 512) with edet's kernels\n"
         "and, when compiled in, oneDNN and XNNPACK, reporting medians against the measured\n"
-        "machine peak. --se adds the squeeze-excite 1x1 convs (not among the 182 layers).\n");
+        "machine peak. --se adds the squeeze-excite 1x1 convs (not among the 182 layers).\n"
+        "--clock cpu times 1-thread points with the thread's CPU clock, which leaves out time spent\n"
+        "waiting for a core on a loaded machine (multi-thread points always use wall time).\n");
 }
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -288,6 +291,10 @@ Options parse(int argc, char** argv) {
             }
         } else if (a == "--se") {
             o.with_se = true;
+        } else if (a == "--clock") {
+            const std::string v = value();
+            if (v != "wall" && v != "cpu") fail("--clock", "kernels_bench", cat("'", v, "' is not wall or cpu"));
+            o.cpu_clock = v == "cpu";
         } else if (a == "--csv") {
             o.csv = true;
         } else if (a == "--no-dnnl") {
@@ -565,6 +572,7 @@ int main(int argc, char** argv) {
         const char* c = opt.csv ? "# " : "";
         std::printf("%skernels_bench: EfficientDet-D0 convolutions at %dx%d, edet built for %s, %d run(s) per point\n", c,
                     opt.size, opt.size, edet::compiled_arch(), opt.runs);
+        std::printf("%sclock: %s\n", c, opt.cpu_clock ? "thread CPU time at 1 thread, wall time above" : "wall time");
         std::printf("%scomparisons: oneDNN %s, XNNPACK %s\n", c,
 #if defined(EDET_HAVE_DNNL)
                     use[kDnnl] ? cat(dnnl::version()->major, ".", dnnl::version()->minor, ".", dnnl::version()->patch).c_str() : "off",
@@ -592,7 +600,7 @@ int main(int argc, char** argv) {
             std::printf("\n");
         };
         for (int t : peak_threads) {
-            peak[t] = edet::bench::measure_machine_peak(t);
+            peak[t] = edet::bench::measure_machine_peak(t, opt.cpu_clock);
             print_peak("before", peak[t]);
         }
 
@@ -641,10 +649,11 @@ int main(int argc, char** argv) {
                 r.threads = t;
                 std::vector<double> times[kImpls];
                 auto time_one = [&](int i, int run) {
-                    const double t0 = edet::bench::now_seconds();
+                    const bool cpu = opt.cpu_clock && t == 1;
+                    const double t0 = cpu ? edet::bench::thread_cpu_seconds() : edet::bench::now_seconds();
                     if (i == kEdet) run_edet(l, d);
                     else other[i]->run();
-                    const double dt = edet::bench::now_seconds() - t0;
+                    const double dt = (cpu ? edet::bench::thread_cpu_seconds() : edet::bench::now_seconds()) - t0;
                     if (run >= 0) times[i].push_back(dt * 1e3);
                     else if (i != kEdet) r.check[i] = relative_error(d.out_other, d.out_edet);
                 };
@@ -695,7 +704,7 @@ int main(int argc, char** argv) {
         edet::set_num_threads(0);
         omp_set_num_threads(saved_omp);
         for (int t : peak_threads) {
-            const auto after = edet::bench::measure_machine_peak(t);
+            const auto after = edet::bench::measure_machine_peak(t, opt.cpu_clock);
             print_peak("after", after);
             peak[t] = edet::bench::best_of(peak[t], after);
         }

@@ -20,6 +20,7 @@
 // them.
 #pragma once
 
+#include <time.h>
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
@@ -39,6 +40,18 @@ inline double now_seconds() {
     using clock = std::chrono::steady_clock;
     return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
 }
+
+// CPU time of the calling thread in seconds: unlike wall time it leaves out time spent
+// waiting for a core on a loaded machine. Only meaningful for work the calling thread
+// does itself (one thread: parallel_for runs inline).
+inline double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// The clock a measurement uses: wall time, or (one thread only) the thread's CPU time.
+inline double clock_seconds(bool thread_cpu) { return thread_cpu ? thread_cpu_seconds() : now_seconds(); }
 
 // Median of a sample (the mean of the two middle values for an even count); 0 if empty.
 inline double median(std::vector<double> v) {
@@ -82,9 +95,10 @@ inline float fma_chains(std::int64_t iterations) {
 
 // Peak single-precision FMA throughput of `threads` threads together, in GFLOP/s (best
 // of `reps` timed rounds of about `seconds` each).
-inline double fma_peak_gflops(int threads, double seconds = 0.05, int reps = 3) {
+inline double fma_peak_gflops(int threads, double seconds = 0.05, int reps = 3, bool thread_cpu_clock = false) {
     using B = xsimd::batch<float>;
     threads = std::max(threads, 1);
+    const bool cpu = thread_cpu_clock && threads == 1;
     // Calibrate the iteration count on one thread.
     std::int64_t iters = 1 << 16;
     volatile float sink = 0.0f;
@@ -102,9 +116,9 @@ inline double fma_peak_gflops(int threads, double seconds = 0.05, int reps = 3) 
     double best = 0.0;
     std::vector<float> out(static_cast<std::size_t>(threads));
     for (int r = 0; r < reps; ++r) {
-        const double t0 = now_seconds();
+        const double t0 = clock_seconds(cpu);
         on_each_thread(threads, [&](int t) { out[static_cast<std::size_t>(t)] = detail::fma_chains(iters); });
-        const double dt = now_seconds() - t0;
+        const double dt = clock_seconds(cpu) - t0;
         const double flops = 2.0 * static_cast<double>(B::size) * detail::kAccumulators *
                              static_cast<double>(iters) * threads;
         best = std::max(best, flops / dt * 1e-9);
@@ -115,9 +129,10 @@ inline double fma_peak_gflops(int threads, double seconds = 0.05, int reps = 3) 
 
 // Triad bandwidth of `threads` threads over three arrays of `bytes_per_array` bytes each,
 // in GB/s (1e9 bytes/s), best of `reps` passes.
-inline double triad_gbs(int threads, std::size_t bytes_per_array, int reps = 5) {
+inline double triad_gbs(int threads, std::size_t bytes_per_array, int reps = 5, bool thread_cpu_clock = false) {
     using B = xsimd::batch<float>;
     threads = std::max(threads, 1);
+    const bool cpu = thread_cpu_clock && threads == 1;
     const std::size_t lanes = B::size;
     std::size_t n = std::max<std::size_t>(bytes_per_array / sizeof(float), lanes * threads);
     n = n / (lanes * threads) * (lanes * threads);  // every thread's chunk is whole vectors
@@ -135,7 +150,7 @@ inline double triad_gbs(int threads, std::size_t bytes_per_array, int reps = 5) 
     const int inner = static_cast<int>(std::max<std::size_t>(1, (std::size_t{32} << 20) / (3 * n * sizeof(float))));
     double best = 0.0;
     for (int r = 0; r < reps + 1; ++r) {
-        const double t0 = now_seconds();
+        const double t0 = clock_seconds(cpu);
         on_each_thread(threads, [&](int t) {
             const B sv(s);
             for (int k = 0; k < inner; ++k)
@@ -144,7 +159,7 @@ inline double triad_gbs(int threads, std::size_t bytes_per_array, int reps = 5) 
                     y.store_aligned(a.data() + i);
                 }
         });
-        const double dt = now_seconds() - t0;
+        const double dt = clock_seconds(cpu) - t0;
         if (r == 0) continue;  // warm-up pass
         best = std::max(best, 3.0 * sizeof(float) * static_cast<double>(n) * inner / dt * 1e-9);
     }
@@ -192,12 +207,13 @@ inline MachinePeak best_of(const MachinePeak& a, const MachinePeak& b) {
     return p;
 }
 
-inline MachinePeak measure_machine_peak(int threads) {
+// thread_cpu_clock: at one thread, time with the thread's CPU clock (see kernels_bench --clock).
+inline MachinePeak measure_machine_peak(int threads, bool thread_cpu_clock = false) {
     MachinePeak p;
     p.threads = std::max(threads, 1);
-    p.fma_gflops = fma_peak_gflops(p.threads);
-    p.dram_triad_gbs = triad_gbs(p.threads, std::size_t{64} << 20);
-    p.cache_triad_gbs = triad_gbs(p.threads, (std::size_t{128} << 10) * static_cast<std::size_t>(p.threads));
+    p.fma_gflops = fma_peak_gflops(p.threads, 0.05, 3, thread_cpu_clock);
+    p.dram_triad_gbs = triad_gbs(p.threads, std::size_t{64} << 20, 5, thread_cpu_clock);
+    p.cache_triad_gbs = triad_gbs(p.threads, (std::size_t{128} << 10) * static_cast<std::size_t>(p.threads), 5, thread_cpu_clock);
     p.fork_join_us = p.threads > 1 ? fork_join_us(p.threads) : 0.0;
     return p;
 }
