@@ -7,15 +7,19 @@
 //   ref::activate(x, act): the scalar definition, in float32:
 //     relu(x) = max(x, 0); relu6(x) = min(max(x, 0), 6);
 //     sigmoid(x) = 1 / (1 + e^-x);  swish(x) = x / (1 + e^-x)  (x * sigmoid(x)).
-//   Vector helpers other kernels fuse into their epilogues (B = xsimd::batch<float>):
-//     exp_batch(x), sigmoid_batch(x), swish_batch(x), activate_batch(x, act).
+//   Vector helpers other kernels fuse into their epilogues (B = FloatBatch, the widest
+//     xsimd::batch<float> the flags allow; kFloatLanes lanes):
+//     exp_batch(x), sigmoid_batch(x), swish_batch(x), activate_batch(x, act), and
+//     fma_batch(x, y, z): a guaranteed single-rounding fma on FMA builds (xsimd 8.1's
+//     xsimd::fma is not one on AVX-512). EDET_SIMD_WARNINGS_BEGIN/END wrap code that
+//     inlines AVX-512 intrinsics (g++ 12 false -Wmaybe-uninitialized).
 //
 // ACCURACY (measured by tests/kernels/activation_test.cpp on a dense sweep of [-88, 88],
 // every 2^-12, against exp in double precision rounded to float):
 //   exp_batch: max error 1 ulp against the correctly rounded value and against std::exp
 //     (relative 7.6e-8 with FMA, 9.8e-8 on SSE2 without FMA, on normal results), including
-//     the subnormal results below e^-87.34; exp(x) = +inf above ln(FLT_MAX) ~ 88.72, 0 below ~ -103.9,
-//     exp(+inf) = +inf, exp(-inf) = 0, exp(NaN) = NaN.
+//     the subnormal results below e^-87.34; exp(x) = +inf above ln(FLT_MAX) ~ 88.72,
+//     0 below ~ -103.9, exp(+inf) = +inf, exp(-inf) = 0, exp(NaN) = NaN.
 //   sigmoid_batch / swish_batch on [-100, 100] against ref::activate (std::exp): max
 //     relative 2.5e-7 on normal results (tested <= 3e-7), sigmoid max absolute 1.2e-7,
 //     subnormal results within 1e-38. They are not bit-identical to the reference.
@@ -23,7 +27,7 @@
 //     swish(+inf) = +inf; NaN in gives NaN out; no NaN is created from finite or infinite
 //     input (the reference gives swish(-inf) = NaN, we give its limit -0).
 //
-// HOW exp_batch WORKS (the textbook method, our own coefficients):
+// HOW exp_batch WORKS (the textbook method; the polynomial is plain Taylor, 1/k!):
 //   e^x = 2^n * e^r with n = round(x / ln 2) and r = x - n ln 2 in [-ln2/2, ln2/2]; ln 2 is
 //   split into a high part exact in float and a low correction (Cody-Waite), so r is
 //   accurate; e^r is its Taylor series to degree 7 (truncation error < 5.5e-9, under half
