@@ -185,6 +185,7 @@ void rows_simd(const DenseConvArgs& a, int row_begin, int row_end) {
     const Clamp cl = clamp_for(a.activation);
     const vfloat lo(cl.lo), hi(cl.hi);
     const bool has_bias = a.bias != nullptr;
+    const bool use_clamp = a.activation == Activation::relu || a.activation == Activation::relu6;
 
     for (int r = row_begin; r < row_end; ++r) {
         const int n = r / os.h, oy = r % os.h;
@@ -197,7 +198,10 @@ void rows_simd(const DenseConvArgs& a, int row_begin, int row_end) {
             const int c = std::min(c0, CO - kLanes);  // the last block overlaps, same values
             const float* w = a.weights + c;
             const vfloat b = has_bias ? vfloat::load_unaligned(a.bias + c) : vfloat(0.0f);
-            auto finish = [&](vfloat acc) { return clamp(has_bias ? acc + b : acc, lo, hi); };
+            auto finish = [has_bias, use_clamp, b, lo, hi](vfloat acc) {
+                if (has_bias) acc += b;
+                return use_clamp ? clamp(acc, lo, hi) : acc;
+            };
 
             auto column = [&](int ox) {
                 const int ix0 = ox * S - pl;

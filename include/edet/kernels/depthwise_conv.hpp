@@ -242,7 +242,7 @@ void rows_simd(const DepthwiseConvArgs& a, int row_begin, int row_end) {
     const Interior mid = interior_columns(W, K, S, pl, OW);
     const Clamp cl = clamp_for(a.activation);
     const vfloat lo(cl.lo), hi(cl.hi);
-    const bool has_bias = a.bias != nullptr;
+    const bool use_clamp = a.activation == Activation::relu || a.activation == Activation::relu6;
 
     for (int r = row_begin; r < row_end; ++r) {
         const int n = r / os.h, oy = r % os.h;
@@ -255,9 +255,11 @@ void rows_simd(const DepthwiseConvArgs& a, int row_begin, int row_end) {
         // channel loop: input and output are walked in memory order. The last block is
         // shifted left to end at C; the channels it shares with the previous block are
         // recomputed with the same arithmetic and rewritten.
-        auto finish = [&](vfloat acc, int c) {
-            if (has_bias) acc += vfloat::load_unaligned(a.bias + c);
-            return clamp(acc, lo, hi);
+        // Epilogue; captures by value so the flags stay in registers. Without bias and
+        // with no clamp (the BiFPN/head depthwise convs) it is a plain store.
+        auto finish = [bias = a.bias, use_clamp, lo, hi](vfloat acc, int c) {
+            if (bias) acc += vfloat::load_unaligned(bias + c);
+            return use_clamp ? clamp(acc, lo, hi) : acc;
         };
         // swish/sigmoid on pixels [ox, ox + count) just written (still in L1).
         auto activate_pixels = [&](int ox, int count) {
