@@ -57,6 +57,11 @@ TEST_CASE("json: integers are exact over the whole int64 range") {
     CHECK_FALSE(big.is_int64());
     CHECK(big.as_number() == 9223372036854775808.0);
     CHECK(json::parse("1e-400").as_number() == 0.0);  // underflow is zero
+    CHECK(std::signbit(json::parse("-1e-400").as_number()));
+    CHECK(json::parse("0." + std::string(400, '0') + "1").as_number() == 0.0);
+    CHECK(json::parse("123e-500").as_number() == 0.0);
+    CHECK_THROWS_WITH_AS(json::parse("1" + std::string(400, '0')), doctest::Contains("number out of range"), edet::Error);
+    CHECK_THROWS_WITH_AS(json::parse("0.001e312"), doctest::Contains("number out of range"), edet::Error);
     CHECK(json::parse("0.1").as_number() == 0.1);
     CHECK(json::parse("-12.5E-1").as_number() == -1.25);
 }
@@ -196,6 +201,16 @@ TEST_CASE("json: writer escapes and round-trips") {
     std::string out;
     json::append_number(out, 1.0);
     CHECK(out == "1");
+    // Floats are written in float's shortest form and read back to the same float.
+    CHECK(json::dump(json::Value(0.1f)) == "0.1");
+    CHECK(json::dump(json::Value(0.1)) == "0.1");
+    CHECK(json::dump(json::Value(static_cast<double>(0.1f))) == "0.10000000149011612");
+    for (int i = 0; i < 2000; ++i) {
+        const float f = std::ldexp(rng.uniform(-1.0f, 1.0f), rng.integer(-120, 120));
+        const std::string text = json::dump(json::Value(f));
+        CAPTURE(text);
+        REQUIRE(static_cast<float>(json::parse(text).as_number()) == f);
+    }
     CHECK_THROWS_WITH_AS(json::dump(json::Value(std::nan(""))), doctest::Contains("NaN"), edet::Error);
     CHECK_THROWS_AS(json::dump(json::Value(INFINITY)), edet::Error);
     CHECK_THROWS_WITH_AS(json::quote("bad \xff byte"), doctest::Contains("invalid UTF-8"), edet::Error);

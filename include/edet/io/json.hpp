@@ -66,7 +66,8 @@ public:
     Value(std::nullptr_t) {}
     Value(bool b) : type_(Type::boolean), bool_(b) {}
     Value(double d) : type_(Type::number), number_(d) {}
-    Value(float f) : Value(static_cast<double>(f)) {}
+    // A float is written back in float's shortest form (0.1f -> 0.1, not 0.10000000149011612).
+    Value(float f) : type_(Type::number), number_(static_cast<double>(f)), is_float_(true) {}
     Value(int i) { set_int(i); }
     Value(long i) { set_int(i); }
     Value(long long i) { set_int(i); }
@@ -85,6 +86,8 @@ public:
     bool is_number() const { return type_ == Type::number; }
     // A number written as an integer literal that fits int64 (or built from an integer).
     bool is_int64() const { return type_ == Type::number && is_int_; }
+    // A number built from a float (written in float's shortest round-trip form).
+    bool is_float() const { return type_ == Type::number && is_float_; }
     bool is_string() const { return type_ == Type::string; }
     bool is_array() const { return type_ == Type::array; }
     bool is_object() const { return type_ == Type::object; }
@@ -170,6 +173,7 @@ private:
     double number_ = 0.0;
     std::int64_t int_ = 0;
     bool is_int_ = false;
+    bool is_float_ = false;
     std::string string_;
     Array array_;
     Object object_;
@@ -445,17 +449,40 @@ private:
         double d = 0.0;
         const auto r = std::from_chars(first, last, d);
         if (r.ec == std::errc::result_out_of_range) {
-            // Overflow to +-inf is not representable; underflow is 0.
-            bool tiny = false;
-            for (const char* p = first; p < last; ++p)
-                if (*p == 'e' || *p == 'E') { tiny = p + 1 < last && p[1] == '-'; break; }
-            if (!tiny) { pos_ = start; error("number out of range"); }
+            // Overflow to +-inf is not representable; underflow is (signed) zero.
+            if (decimal_magnitude(first, last) > 0) { pos_ = start; error("number out of range"); }
             d = (*first == '-') ? -0.0 : 0.0;
         } else if (r.ec != std::errc() || r.ptr != last) {
             pos_ = start;
             error("malformed number");
         }
         return Value(d);
+    }
+
+    // Roughly log10 of a well-formed JSON number's magnitude: > 0 for huge, <= 0 for tiny.
+    static long long decimal_magnitude(const char* p, const char* last) {
+        if (*p == '-') ++p;
+        long long mag = 0;
+        bool nonzero = false;
+        for (; p < last && *p >= '0' && *p <= '9'; ++p) {  // integer part
+            if (*p != '0') nonzero = true;
+            if (nonzero) ++mag;
+        }
+        if (p < last && *p == '.') {
+            for (++p; p < last && *p >= '0' && *p <= '9'; ++p) {
+                if (nonzero) continue;
+                if (*p != '0') nonzero = true;
+                else --mag;
+            }
+        }
+        long long exp = 0;
+        bool neg = false;
+        if (p < last && (*p == 'e' || *p == 'E')) {
+            ++p;
+            if (p < last && (*p == '+' || *p == '-')) neg = *p++ == '-';
+            for (; p < last; ++p) exp = std::min<long long>(exp * 10 + (*p - '0'), 1000000000LL);
+        }
+        return mag + (neg ? -exp : exp);
     }
 
     std::string_view s_;
@@ -523,6 +550,12 @@ inline void append_number(std::string& out, double d) {
     const auto r = std::to_chars(buf, buf + sizeof buf, d);
     out.append(buf, r.ptr);
 }
+inline void append_number(std::string& out, float f) {
+    if (!std::isfinite(f)) fail("JSON number", "json::dump", cat("cannot write ", f, " (JSON has no NaN/Infinity)"));
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, f);
+    out.append(buf, r.ptr);
+}
 inline void append_number(std::string& out, std::int64_t i) {
     char buf[32];
     const auto r = std::to_chars(buf, buf + sizeof buf, i);
@@ -541,6 +574,7 @@ inline void dump_to(std::string& out, const Value& v, int indent, int level) {
         case Type::boolean: out += v.as_bool() ? "true" : "false"; break;
         case Type::number:
             if (v.is_int64()) append_number(out, v.as_int64());
+            else if (v.is_float()) append_number(out, static_cast<float>(v.as_number()));
             else append_number(out, v.as_number());
             break;
         case Type::string: append_quoted(out, v.as_string()); break;
