@@ -35,12 +35,16 @@ bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
 
 TEST_CASE("decode: bit-identical to per-operation float rounding (no FMA contraction)") {
     edet_test::Random rng(3);
-    int mismatches = 0;
+    int mismatches = 0, fused_would_differ = 0;
     for (int i = 0; i < 20000; ++i) {
         const float y1 = rng.uniform(-100, 600), x1 = rng.uniform(-100, 600);
         const float an[4] = {y1, x1, y1 + rng.uniform(1, 300), x1 + rng.uniform(1, 300)};
         const float code[4] = {rng.uniform(-3, 3), rng.uniform(-3, 3), rng.uniform(-3, 3), rng.uniform(-3, 3)};
         const Box got = decode_box(an, code), want = decode_reference(an, code);
+        // Sensitivity: a fused centre (what -ffp-contract=fast may emit) must be caught.
+        const float ha = an[2] - an[0], yca = (an[0] + an[2]) / 2.0f;
+        const float yc_fused = std::fma(code[0], ha, yca), yc_plain = f(double(f(double(code[0]) * ha)) + yca);
+        fused_would_differ += !same_bits(yc_fused, yc_plain);
         const bool ok = same_bits(got.x1, want.x1) && same_bits(got.y1, want.y1) && same_bits(got.x2, want.x2) &&
                         same_bits(got.y2, want.y2);
         if (!ok && mismatches++ < 3) {
@@ -50,6 +54,8 @@ TEST_CASE("decode: bit-identical to per-operation float rounding (no FMA contrac
         }
     }
     CHECK(mismatches == 0);
+    MESSAGE("an FMA would change the box centre in " << fused_would_differ << " of 20000 cases");
+    CHECK(fused_would_differ > 100);
 }
 
 TEST_CASE("iou: overlap, disjoint, identical and zero-area boxes") {
