@@ -114,7 +114,8 @@ int run(int argc, char** argv) {
     for (const edet::io::TensorInfo& t : pth->tensors()) {
         data.push_back(pth->read_raw(t.name));
         bytes += data.back().size();
-        entries.push_back({t.name, t.dtype, t.shape, data.back().data()});
+        static const unsigned char no_data = 0;  // empty tensors still get a valid pointer
+        entries.push_back({t.name, t.dtype, t.shape, data.back().empty() ? &no_data : data.back().data()});
     }
     std::map<std::string, std::string> meta = {
         {"source_sha256", sha}, {"source_file", file}, {"source_format", pth->format()}};

@@ -38,6 +38,7 @@ public:
 
     void update(const void* data, std::size_t size) {
         if (finished_) fail("sha256", "Sha256::update", "called after digest(); call reset() first");
+        if (size == 0) return;  // (data may be null then)
         const auto* p = static_cast<const unsigned char*>(data);
         total_ += size;
         if (buffered_ > 0) {
