@@ -16,9 +16,14 @@
 //           fused multiply-add (acc = fma(x, w, acc)), which is what PyTorch's CPU depthwise
 //           kernel does (DESIGN.md section 3); relu/relu6 are applied in registers,
 //           swish/sigmoid by kernels::apply_activation on each finished group of output
-//           pixels (still in L1), so all
-//           kernels share one definition of those. Results match ref:: to float rounding
-//           (bit for bit where the compiler also contracts the reference to fma).
+//           pixels (still in L1), so all kernels share one definition of those. Results
+//           match ref:: to float rounding (bit for bit where the compiler also contracts
+//           the reference to fma).
+//   speed   one zmm fma per tap and 16 channels, so the ceiling is the FMA rate: on the
+//           AVX-512 dev box (2.0 G zmm-fma/s measured) that is 28 GB/s for k3 s1, 10 GB/s for
+//           k5 s1, 71/26 GB/s for k3/k5 s2 ((in + out) bytes / time). Measured on one core,
+//           act none, shared noisy machine: 256x256x96 k3s2 14 GB/s, 128x128x144 k3s1 10-13,
+//           64x64x240 k5s1 7-9, 32x32x480 k3s1 17 GB/s; swish adds 20-60%.
 //   threads the value of an output element does not depend on the row range it was
 //           computed in, so any split of the rows gives bit-identical output.
 #pragma once
@@ -151,7 +156,7 @@ inline Clamp clamp_for(Activation act) {
     switch (act) {
         case Activation::relu: return {0.0f, inf};
         case Activation::relu6: return {0.0f, 6.0f};
-        default: return {-inf, inf};  // none; swish and sigmoid run per row afterwards
+        default: return {-inf, inf};  // none; swish and sigmoid run afterwards
     }
 }
 inline bool needs_row_activation(Activation act) {
@@ -197,10 +202,10 @@ inline void unroll(F&& f) {
 }
 
 // P interior output columns of one channel block, kernel K and stride S fixed: a sliding
-// window. For each tap row ky the K weights are loaded once and each of the (P-1)*S + K
-// input columns once, then fed to every output column whose window covers it, so the
-// loads per fma drop from 1.25 (P = 4, no reuse) to 0.54 (k3 s1, P = 8). Each acc[j]
-// still receives its taps in (ky, kx) order.
+// window, fully unrolled. For each tap row ky the K weights are loaded once and each of
+// the (P-1)*S + K input columns once, then fed to every output column whose window covers
+// it (g++ may fold the input loads back into the fmas as memory operands; the loop is
+// FMA-bound either way). Each acc[j] still receives its taps in (ky, kx) order.
 //   src: input at (first tap row inside the image, first column of output column 0,
 //   channel c); w: weights of that tap row + c; rows: tap rows inside the image.
 template <int K, int S, int P>
@@ -295,7 +300,7 @@ void rows_simd(const DepthwiseConvArgs& a, int row_begin, int row_end) {
             float* dst = out + static_cast<ptrdiff_t>(ox) * C;
             // The input rows the next output row adds (iy0 + K ... + S - 1) come from memory:
             // ask for this block's part of them now so they are in cache one row ahead
-            // (measured: 2.1 -> 1.6 ms on 128x128x144 k3 s1).
+            // (measured 2.1 -> 1.6 ms on 128x128x144 k3 s1, on a noisy shared machine).
             for (int extra = 0; extra < S; ++extra) {
                 const int iy = iy0 + K + extra;
                 if (iy < 0 || iy >= H) continue;
