@@ -318,7 +318,7 @@ int run(const Options& opt) {
     popt.max_detections = c.max_detections;
 
     // Warm-up and timed runs.
-    std::vector<double> net_ms, post_ms, net_cpu;
+    std::vector<double> net_ms, post_ms, net_cpu, post_cpu;
     std::size_t detections = 0;
     for (int r = -opt.warmup; r < opt.runs; ++r) {
         const double c0 = cpu_ms();
@@ -330,13 +330,15 @@ int run(const Options& opt) {
         for (int b = 0; b < opt.batch; ++b)
             detections += edet::detect::postprocess(out.class_out, out.box_out, anchors, net->num_classes(), b, popt).size();
         const double t2 = now_ms();
+        const double c2 = cpu_ms();
         if (r >= 0) {
             net_ms.push_back(t1 - t0);
             net_cpu.push_back(c1 - c0);
+            post_cpu.push_back(c2 - c1);
             post_ms.push_back(t2 - t1);
         }
     }
-    const Stats ns = stats(net_ms), ps = stats(post_ms), nc = stats(net_cpu);
+    const Stats ns = stats(net_ms), ps = stats(post_ms), nc = stats(net_cpu), pc = stats(post_cpu);
     const long peak_kb = peak_rss_kb();
     const std::size_t arena = net->arena_bytes();
 
@@ -345,12 +347,12 @@ int run(const Options& opt) {
             "{\"tool\":\"edet-bench\",\"variant\":\"%s\",\"arch\":\"%s\",\"size\":[%d,%d],\"batch\":%d,\"threads\":%d,"
             "\"runs\":%d,\"warmup\":%d,\"weights\":\"%s\",\"load_ms\":%.3f,"
             "\"net_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},"
-            "\"post_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},\"net_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},"
+            "\"post_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},\"net_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},\"post_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},"
             "\"images_per_s\":%.3f,\"detections\":%zu,\"peak_rss_kb\":%ld,\"rss_start_kb\":%ld,\"rss_loaded_kb\":%ld,"
             "\"arena_bytes\":%zu,\"unplanned_bytes\":%zu,\"stages\":null}\n",
             json_escape(c.name).c_str(), edet::compiled_arch(), c.image_height, c.image_width, opt.batch, threads, opt.runs,
             opt.warmup, json_escape(weights_desc).c_str(), load_ms, ns.median, ns.min, ns.max, ps.median, ps.min, ps.max,
-            nc.median, nc.min, opt.batch * 1000.0 / (ns.median + ps.median), detections, peak_kb, rss_start_kb, rss_loaded_kb, arena,
+            nc.median, nc.min, pc.median, pc.min, opt.batch * 1000.0 / (ns.median + ps.median), detections, peak_kb, rss_start_kb, rss_loaded_kb, arena,
             net->unplanned_bytes());
     } else {
         std::printf("edet-bench: %s %dx%d, batch %d, %d thread(s), built for %s\n", c.name.c_str(), c.image_height,
@@ -362,6 +364,7 @@ int run(const Options& opt) {
                     nc.median, nc.min);
         std::printf("post-processing:  median %9.3f ms   min %9.3f   max %9.3f   (%zu detections in the last run)\n",
                     ps.median, ps.min, ps.max, detections);
+        std::printf("post CPU time:    median %9.3f ms   min %9.3f\n", pc.median, pc.min);
         std::printf("throughput:       %.2f images/s (medians)\n", opt.batch * 1000.0 / (ns.median + ps.median));
         std::printf("peak RSS:         %.1f MiB (VmHWM; %.1f MiB at start, %.1f MiB after loading)\n", peak_kb / 1024.0,
                     rss_start_kb / 1024.0, rss_loaded_kb / 1024.0);
