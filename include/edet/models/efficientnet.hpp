@@ -8,7 +8,9 @@
 // DESIGN.md section 2 for the scaling rules the table encodes.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -95,7 +97,7 @@ public:
                 if (!cur.keep) ws.release(cur.handle);
                 cur = next;
             }
-            if (s == 2 || s == 4 || s == 6) {
+            if (std::find(std::begin(kTapStages), std::end(kTapStages), static_cast<int>(s)) != std::end(kTapStages)) {
                 cur.keep = true;
                 taps.push_back(cur);
             }
