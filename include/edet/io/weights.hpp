@@ -23,7 +23,8 @@
 #include "edet/io/tensor_source.hpp"
 
 // ---- .pth hook: the PyTorch checkpoint reader, when built in ---------------------------
-#if defined(__has_include)
+// (Define EDET_NO_PTH to leave it out; then .pth files are refused with advice.)
+#if defined(__has_include) && !defined(EDET_NO_PTH)
 #if __has_include("edet/io/pth.hpp")
 #include "edet/io/pth.hpp"
 #define EDET_HAS_PTH 1
@@ -89,9 +90,9 @@ inline std::unique_ptr<TensorSource> open_weights(const std::string& path) {
 #else
             fail("weights file", path,
                  cat("is a ", to_string(format),
-                     "; this build has no .pth reader (edet/io/pth.hpp). Convert it to safetensors, e.g. "
-                     "python3 -c \"import torch, safetensors.torch as s; "
-                     "s.save_file(torch.load('in.pth', map_location='cpu'), 'out.safetensors')\""));
+                     "; this build has no .pth reader (edet/io/pth.hpp). Convert it to safetensors with "
+                     "edet-convert IN.pth OUT.safetensors, or in Python: "
+                     "safetensors.torch.save_file(torch.load('IN.pth', map_location='cpu'), 'OUT.safetensors')"));
 #endif
         case WeightsFormat::unknown: break;
     }
@@ -100,9 +101,10 @@ inline std::unique_ptr<TensorSource> open_weights(const std::string& path) {
     if (path.size() >= ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
         return SafeTensorsFile::open(path);
     fail("weights file", path,
-         "not a safetensors file (no 8-byte header length followed by '{') and not a PyTorch checkpoint; "
-         ".pth support: PyTorch zip (\"PK\\x03\\x04\") and legacy pickle (\"\\x80\\x02\") checkpoints are read "
-         "when edet/io/pth.hpp is available");
+         cat("not a safetensors file (no 8-byte header length followed by '{') and not a PyTorch checkpoint; "
+             ".pth support: PyTorch zip (\"PK\\x03\\x04\") and legacy pickle (\"\\x80\\x02\") checkpoints ",
+             EDET_HAS_PTH ? "are read, but this file starts with neither"
+                          : "are read when edet/io/pth.hpp is available (not in this build)"));
 }
 
 }  // namespace io
