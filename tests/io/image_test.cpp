@@ -14,6 +14,21 @@
 
 using edet::io::Image;
 
+// stb_image_write's JPEG encoder shifts a negative int left (stb_image_write.h, the
+// `bitBuf <<= 8` in stbiw__jpg_writeBits), which UBSan reports; the sanitizer build
+// therefore skips the cases that encode JPEG. Decoding JPEG is tested everywhere.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 namespace {
 std::string data(const std::string& name) { return edet_test::test_data_dir() + "/detect/" + name; }
 
@@ -73,7 +88,30 @@ TEST_CASE("image: GIF gives its first frame") {
     CHECK(img.rgb == want);
 }
 
-TEST_CASE("image: PNG round trip is exact, JPEG is close") {
+TEST_CASE("image: JPEG decodes close to the picture Pillow encoded") {
+    const Image img = edet::io::read_image(data("gradient_64x48.jpg"));
+    REQUIRE(img.width == 64);
+    REQUIRE(img.height == 48);
+    int worst = 0;
+    for (int y = 0; y < 48; ++y)
+        for (int x = 0; x < 64; ++x) {
+            const int want[3] = {x * 4, y * 5, 90};
+            for (int c = 0; c < 3; ++c) worst = std::max(worst, std::abs(int(img.at(x, y)[c]) - want[c]));
+        }
+    CHECK(worst <= 8);
+}
+
+TEST_CASE("image: PNG round trip is exact") {
+    edet_test::Random rng(11);
+    Image img(37, 23);
+    for (auto& b : img.rgb) b = static_cast<std::uint8_t>(rng.integer(0, 255));
+    const Image back = edet::io::decode_image(edet::io::encode_png(img));
+    CHECK(back.width == 37);
+    CHECK(back.height == 23);
+    CHECK(back.rgb == img.rgb);
+}
+
+TEST_CASE("image: PNG round trip is exact, JPEG is close" * doctest::skip(kSanitized)) {
     edet_test::Random rng(11);
     Image img(37, 23);
     for (auto& b : img.rgb) b = static_cast<std::uint8_t>(rng.integer(0, 255));
@@ -95,7 +133,7 @@ TEST_CASE("image: PNG round trip is exact, JPEG is close") {
     CHECK(worst <= 12);
 }
 
-TEST_CASE("image: write_image picks the format by extension") {
+TEST_CASE("image: write_image picks the format by extension" * doctest::skip(kSanitized)) {
     Image img(3, 2, 10, 20, 30);
     const std::string stem = "/tmp/edet_image_test_" + std::to_string(::getpid());
     const std::string png = stem + ".png";
@@ -115,11 +153,11 @@ TEST_CASE("image: bad inputs give clear errors") {
     const std::string text = "this is a text file, not an image\n";
     CHECK(error_of(std::vector<std::uint8_t>(text.begin(), text.end())).find("not a readable") != std::string::npos);
     // A truncated JPEG: stb would pad it silently; we refuse.
-    Image img(64, 64, 200, 100, 50);
-    std::vector<std::uint8_t> jpg = edet::io::encode_jpeg(img);
+    std::vector<std::uint8_t> jpg = edet::io::read_file_bytes(data("gradient_64x48.jpg"));
     REQUIRE(edet::io::decode_image(jpg).width == 64);
-    jpg.resize(jpg.size() / 2);
+    jpg.resize(jpg.size() * 2 / 3);
     CHECK(error_of(jpg).find("truncated") != std::string::npos);
+    Image img(64, 64, 200, 100, 50);
     // A truncated PNG fails inside stb.
     std::vector<std::uint8_t> png = edet::io::encode_png(img);
     png.resize(png.size() - 20);

@@ -45,3 +45,10 @@ f1 = base.quantize(colors=20, method=Image.Quantize.MEDIANCUT, dither=Image.Dith
 f2 = Image.fromarray(255 - px, 'RGB').quantize(colors=20, dither=Image.Dither.NONE)
 f1.save('tests/data/detect/anim_5x4.gif', save_all=True, append_images=[f2], duration=100, loop=0)
 np.asarray(f1.convert('RGB')).astype(np.uint8).tofile('tests/data/detect/anim_5x4_frame0.rgb')
+
+# A small baseline JPEG (decoded by tests/io/image_test.cpp; truncated there on purpose).
+g = np.zeros((48, 64, 3), np.uint8)
+g[..., 0] = np.arange(64)[None, :] * 4
+g[..., 1] = np.arange(48)[:, None] * 5
+g[..., 2] = 90
+Image.fromarray(g, 'RGB').save('tests/data/detect/gradient_64x48.jpg', quality=95)
