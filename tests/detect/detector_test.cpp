@@ -98,3 +98,16 @@ TEST_CASE("detector: detect() on an image: clipped boxes, batch and threads agre
     CHECK_THROWS_AS(edet::Detector::load(dir + "/weights.safetensors", "tf_efficientdet_d9"), edet::Error);
     CHECK_THROWS_AS(edet::Detector::load(dir + "/missing.safetensors", "tf_efficientdet_lite0"), edet::Error);
 }
+
+TEST_CASE("detector: every published variant maps to a network the model knows, with the same geometry") {
+    for (const edet::detect::VariantInfo& v : edet::detect::variants()) {
+        INFO("variant " << v.name << " -> network " << v.network);
+        const edet::EfficientDetConfig c = edet::efficientdet_config(v.network);
+        CHECK(c.image_height == v.image_size);
+        CHECK(c.image_width == v.image_size);
+        CHECK(c.min_level == v.min_level);
+        CHECK(c.max_level == v.max_level);
+        CHECK(c.anchor_scale == v.anchor_scale);
+    }
+    CHECK(edet::detect::variants().size() == 23u);  // the rows of ../shared/checkpoints.tsv
+}
