@@ -245,6 +245,12 @@ TEST_CASE("efficientdet: any class count, odd non-square sizes, batch 3; the are
     net.forward(x.view());
     CHECK(net.outputs().class_out[0].data() == first);  // same plan, same arena
     CHECK(net.arena_bytes() == arena);
+    // The thread count does not change a single bit.
+    std::vector<float> many(o.box_out[0].data(), o.box_out[0].data() + o.box_out[0].numel());
+    edet::set_num_threads(1);
+    net.forward(x.view());
+    edet::set_num_threads(0);
+    CHECK(std::memcmp(net.outputs().box_out[0].data(), many.data(), many.size() * sizeof(float)) == 0);
     // A wrong input size is an error, not garbage.
     edet::Tensor<float> bad(edet::Shape{1, 96, 131, 3});
     CHECK_THROWS_AS(net.forward(bad.view()), edet::Error);
