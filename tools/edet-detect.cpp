@@ -21,16 +21,22 @@
 #include "edet/detect/draw.hpp"
 #include "edet/detect/labels.hpp"
 #include "edet/detect/results_json.hpp"
+#include "edet/io/checkpoint_cache.hpp"
+#include "edet/io/checkpoints.hpp"
 #include "edet/io/image.hpp"
 
 namespace {
 
 const char* kUsage =
-    "usage: edet-detect --weights W [options] IMAGE...\n"
+    "usage: edet-detect (--weights W | --model NAME) [options] IMAGE...\n"
     "\n"
     "Detects objects with an EfficientDet checkpoint and prints a table per image.\n"
     "\n"
     "  --weights W        weights file (.safetensors or .pth)\n"
+    "  --model NAME       a published checkpoint by name (checkpoints.tsv), e.g. tf_efficientdet_d0:\n"
+    "                     found in the cache ($EDET_HOME, else $XDG_CACHE_HOME/edet, else ~/.cache/edet),\n"
+    "                     downloaded (curl/wget) and SHA-256 checked when missing\n"
+    "  --offline          never download; say which URL to fetch and where to put it\n"
     "  --variant NAME     published variant, e.g. tf_efficientdet_d0, tf_efficientdet_lite2,\n"
     "                     tf_efficientdet_d3_ap (default: the file's __metadata__.model)\n"
     "  --score S          minimum score to report, 0..1 (default 0.4)\n"
@@ -47,7 +53,8 @@ const char* kUsage =
     "  -h, --help         this text\n";
 
 struct Args {
-    std::string weights, variant, json_path, draw_dir;
+    std::string weights, model, variant, json_path, draw_dir;
+    bool offline = false;
     float score = 0.4f;
     int max_det = 100;
     float iou = 0.5f;
@@ -109,6 +116,10 @@ Args parse_args(int argc, char** argv) {
             std::exit(0);
         } else if (arg == "--weights") {
             a.weights = value();
+        } else if (arg == "--model") {
+            a.model = value();
+        } else if (arg == "--offline") {
+            a.offline = true;
         } else if (arg == "--variant") {
             a.variant = value();
             if (!edet::detect::find_variant(a.variant)) {
@@ -169,7 +180,9 @@ Args parse_args(int argc, char** argv) {
         const std::vector<std::string> more = read_list(f);
         a.images.insert(a.images.end(), more.begin(), more.end());
     }
-    if (a.weights.empty()) throw UsageError{"--weights is required"};
+    if (a.weights.empty() == a.model.empty()) throw UsageError{"give exactly one of --weights or --model"};
+    if (!a.model.empty() && !edet::io::find_checkpoint(a.model))
+        throw UsageError{"unknown --model '" + a.model + "' (see checkpoints.tsv for the published names)"};
     if (a.images.empty()) throw UsageError{"no images given"};
     return a;
 }
@@ -238,6 +251,17 @@ int main(int argc, char** argv) {
 
     std::unique_ptr<edet::Detector> det;
     try {
+        if (!args.model.empty()) {
+            // By name: the cache, else a verified download (never a partial file).
+            edet::io::FetchOptions fetch;
+            if (args.offline) fetch.allow_download = false;
+            args.weights = edet::io::resolve_checkpoint(args.model, fetch);
+            if (args.variant.empty()) args.variant = edet::io::find_checkpoint(args.model)->variant;
+        } else if (args.variant.empty()) {
+            // A release file name (tf_efficientdet_d0_34-f153e0cf.pth) names its variant.
+            if (const auto* c = edet::io::find_checkpoint(std::filesystem::path(args.weights).filename().string()))
+                args.variant = c->variant;
+        }
         det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, args.variant));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "edet-detect: cannot load the weights: %s\n", e.what());
