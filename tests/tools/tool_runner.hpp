@@ -1,0 +1,117 @@
+// tests/tools/tool_runner.hpp - run the built command-line tools from the tests.
+//
+// The tools are built in the build directory's root (<build>/edet-dump) and this test
+// binary in <build>/tests/test_tools, so a tool is found from /proc/self/exe; a tool that
+// was not built (EDET_BUILD_TOOLS=OFF, e.g. the sanitizer build) makes the test case skip
+// with a MESSAGE instead of failing.
+//
+//   const std::string dump = edet_test::tool_path("edet-dump");
+//   if (dump.empty()) return;            // skipped, MESSAGE printed
+//   edet_test::TempDir tmp;
+//   const edet_test::RunResult r = edet_test::run_tool({dump, "--weights", w, ...}, tmp);
+//   CHECK(r.exit_code == 0);             // r.out / r.err hold stdout / stderr
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace edet_test {
+
+// The build directory's root (the test binary lives in <root>/tests/).
+inline std::filesystem::path build_root() {
+    std::error_code ec;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return {};
+    return exe.parent_path().parent_path();
+}
+
+// Path of a built tool, or "" (after a MESSAGE saying why the test is skipped).
+inline std::string tool_path(const std::string& name) {
+    const std::filesystem::path p = build_root() / name;
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0) return p.string();
+    MESSAGE("skipped: " << name << " is not built at " << p.string() << " (EDET_BUILD_TOOLS=OFF?)");
+    return {};
+}
+
+// A fresh directory under the system's temporary directory, removed with its contents.
+class TempDir {
+public:
+    TempDir() {
+        std::random_device rd;
+        const auto base = std::filesystem::temp_directory_path();
+        for (int attempt = 0; attempt < 100; ++attempt) {
+            path_ = base / ("edet-tools-test-" + std::to_string(rd()) + std::to_string(rd()));
+            std::error_code ec;
+            if (std::filesystem::create_directory(path_, ec)) return;
+        }
+        FAIL("cannot create a temporary directory under " << base.string());
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+struct RunResult {
+    int exit_code = -1;  // the process's exit status; -1 if it did not exit normally
+    std::string out, err;
+};
+
+inline std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Runs argv[0] with the arguments (no shell), stdout and stderr captured through files in
+// `tmp`, and waits for it.
+inline RunResult run_tool(const std::vector<std::string>& argv, const TempDir& tmp) {
+    static int counter = 0;
+    const std::string tag = std::to_string(++counter);
+    const std::string out_path = tmp / ("stdout." + tag), err_path = tmp / ("stderr." + tag);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    RunResult r;
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(127);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) FAIL("waitpid failed for " << argv[0]);
+    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    r.out = read_text(out_path);
+    r.err = read_text(err_path);
+    return r;
+}
+
+inline bool contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace edet_test
