@@ -214,6 +214,33 @@ TEST_CASE("edet-dump --image: the oracle's preprocessing, image info, clipped bo
     CHECK(!got2->find("input"));  // --input runs do not copy the input
 }
 
+TEST_CASE("edet-dump --image with an _ap variant: zero fill, non-square letterbox" * doctest::test_suite("parity")) {
+    const std::string dump = edet_test::tool_path("edet-dump");
+    if (dump.empty()) return;
+    edet_test::TempDir tmp;
+    // tf_efficientdet_d0_ap runs the tf_efficientdet_d0 network with mean = std = 0.5 and
+    // fill 0; the fixture's d0 weights fit it.
+    const std::string weights = edet_test::fixtures_dir() + "/tf_efficientdet_d0_s0/weights.safetensors";
+    const std::string image = std::string(EDET_SOURCE_DIR) + "/examples/data/coffee.png";
+    const std::string out = tmp / "ap.safetensors";
+    const edet_test::RunResult run = edet_test::run_tool(
+        {dump, "--weights", weights, "--variant", "tf_efficientdet_d0_ap", "--image", image, "--output", out, "--threads", "2"},
+        tmp);
+    CAPTURE(run.err);
+    REQUIRE(run.exit_code == 0);
+    const auto got = SafeTensorsFile::open(out);
+    CHECK(got->metadata("model") == "tf_efficientdet_d0_ap");
+    // SHA-256 of the raw `input` bytes the oracle wrote for
+    // make_fixture tf_efficientdet_d0_ap DIR --image examples/data/coffee.png (600x400 -> 512x341).
+    REQUIRE(got->find("input"));
+    CHECK(got->find("input")->shape == std::vector<std::int64_t>{1, 3, 512, 512});
+    CHECK(edet::io::sha256_hex(got->raw("input"), got->raw_size("input")) ==
+          "60ebf8a82a63e0d6c8bb3c33ff3067ce12e5d1c6fb6fd9d637dc205d89e1bfc9");
+    CHECK(read_tensor(*got, "scale") == std::vector<float>{1.171875f});
+    CHECK(read_tensor(*got, "img_size") == std::vector<float>{600.0f, 400.0f});
+    CHECK(!got->find("detections"));  // only with --detections
+}
+
 TEST_CASE("edet-dump: usage errors exit 2 with a message, bad weights exit 1 naming the file") {
     const std::string dump = edet_test::tool_path("edet-dump");
     if (dump.empty()) return;

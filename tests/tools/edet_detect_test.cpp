@@ -1,0 +1,173 @@
+// edet-detect: COCO results JSON that parses back and agrees with edet-dump, drawn
+// images, per-file failures, --shard, usage errors.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "edet/io/image.hpp"
+#include "edet/io/json.hpp"
+#include "edet/io/safetensors.hpp"
+#include "test_util.hpp"
+#include "tools/tool_runner.hpp"
+
+namespace {
+
+namespace json = edet::io::json;
+
+std::string lite0_weights() { return edet_test::fixtures_dir() + "/tf_efficientdet_lite0_s0/weights.safetensors"; }
+std::string example(const std::string& name) { return std::string(EDET_SOURCE_DIR) + "/examples/data/" + name; }
+
+json::Value read_json(const std::string& path) {
+    const std::vector<std::uint8_t> bytes = edet::io::read_file_bytes(path);
+    return json::parse(std::string(bytes.begin(), bytes.end()), path);
+}
+
+// The file names that appear in a COCO results array.
+std::vector<std::string> file_names(const json::Value& results) {
+    std::vector<std::string> names;
+    for (const json::Value& r : results.as_array()) {
+        const std::string& f = r["file_name"].as_string();
+        if (names.empty() || names.back() != f) names.push_back(f);
+    }
+    return names;
+}
+
+}  // namespace
+
+TEST_CASE("edet-detect: COCO JSON parses back, equals edet-dump's detections; drawn PNG" * doctest::test_suite("parity")) {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    const std::string dump = edet_test::tool_path("edet-dump");
+    if (detect.empty() || dump.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string image = example("astronaut.png");
+    const std::string json_path = tmp / "results.json", draw_dir = tmp / "drawn";
+    const edet_test::RunResult run =
+        edet_test::run_tool({detect, "--weights", lite0_weights(), "--variant", "tf_efficientdet_lite0", "--score", "0",
+                             "--json", json_path, "--draw", draw_dir, image},
+                            tmp);
+    CAPTURE(run.err);
+    REQUIRE(run.exit_code == 0);
+    CHECK(edet_test::contains(run.out, "astronaut.png"));
+
+    // COCO results: [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...].
+    const json::Value results = read_json(json_path);
+    REQUIRE(results.is_array());
+    REQUIRE(results.size() == 100);  // --score 0 keeps all 100 rows, as the reference
+
+    // edet-dump --image --detections runs the same preprocessing and post-processing; the
+    // JSON is its rows as x, y, width, height (rows with a score of 0 never occur here).
+    const std::string dumped = tmp / "dump.safetensors";
+    REQUIRE(edet_test::run_tool({dump, "--weights", lite0_weights(), "--image", image, "--output", dumped, "--detections"}, tmp)
+                .exit_code == 0);
+    const std::vector<float> rows = edet::io::SafeTensorsFile::open(dumped)->read_f32("detections");
+    REQUIRE(rows.size() == 600);
+    const edet::io::Image img = edet::io::read_image(image);
+    double max_err = 0;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        CAPTURE(i);
+        const json::Value& r = results[i];
+        CHECK(r["image_id"].is_int64());
+        CHECK(r["image_id"].as_int64() == 0);  // not a numeric file name: its position
+        CHECK(r["file_name"].as_string() == image);
+        const json::Value& box = r["bbox"];
+        REQUIRE(box.size() == 4);
+        const double x = box[0].as_number(), y = box[1].as_number(), w = box[2].as_number(), h = box[3].as_number();
+        CHECK(w >= 0);
+        CHECK(h >= 0);
+        CHECK(x >= 0);
+        CHECK(y >= 0);
+        CHECK(x + w <= img.width + 1e-3);
+        CHECK(y + h <= img.height + 1e-3);
+        const float* d = &rows[i * 6];
+        CHECK(r["category_id"].as_int64() == static_cast<std::int64_t>(d[5]));
+        // The JSON holds floats in shortest form; width/height are differences of floats.
+        max_err = std::max({max_err, std::fabs(r["score"].as_number() - d[4]), std::fabs(x - d[0]), std::fabs(y - d[1]),
+                            std::fabs(x + w - d[2]), std::fabs(y + h - d[3])});
+    }
+    MESSAGE("max |JSON - edet-dump| " << max_err);
+    CHECK(max_err <= 1e-3);
+
+    const std::string drawn = draw_dir + "/astronaut.png";
+    REQUIRE(std::filesystem::exists(drawn));
+    const edet::io::Image out = edet::io::read_image(drawn);
+    CHECK(out.width == img.width);
+    CHECK(out.height == img.height);
+    CHECK(out.rgb != img.rgb);  // boxes were drawn
+}
+
+TEST_CASE("edet-detect: a missing image among several exits 1, the others are processed; --shard" *
+          doctest::test_suite("parity")) {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    if (detect.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string a = example("astronaut.png"), b = tmp / "no_such_image.png", c = example("coffee.png");
+    const std::string json_path = tmp / "results.json";
+    const edet_test::RunResult run = edet_test::run_tool(
+        {detect, "--weights", lite0_weights(), "--score", "0.2", "--quiet", "--json", json_path, a, b, c}, tmp);
+    CAPTURE(run.err);
+    CHECK(run.exit_code == 1);
+    CHECK(edet_test::contains(run.err, "FAILED " + b));
+    CHECK(edet_test::contains(run.err, "1 of 3 images failed"));
+    CHECK(file_names(read_json(json_path)) == std::vector<std::string>{a, c});
+
+    // --shard K/N takes images K, K+N, ...: 0/2 -> a, c; 1/2 -> b (missing) only.
+    const std::string shard0 = tmp / "shard0.json";
+    const edet_test::RunResult r0 = edet_test::run_tool(
+        {detect, "--weights", lite0_weights(), "--score", "0.2", "--quiet", "--json", shard0, "--shard", "0/2", a, b, c}, tmp);
+    CHECK(r0.exit_code == 0);
+    CHECK(file_names(read_json(shard0)) == std::vector<std::string>{a, c});
+    const std::string shard1 = tmp / "shard1.json";
+    const edet_test::RunResult r1 = edet_test::run_tool(
+        {detect, "--weights", lite0_weights(), "--quiet", "--json", shard1, "--shard", "1/2", a, b, c}, tmp);
+    CHECK(r1.exit_code == 1);
+    CHECK(read_json(shard1).size() == 0);
+    // A list file is sharded the same way (blank lines and comments skipped).
+    const std::string list = tmp / "list.txt";
+    const std::string text = "# images\n" + a + "\n\n" + c + "\n";
+    edet::io::write_file_bytes(list, std::vector<std::uint8_t>(text.begin(), text.end()));
+    const std::string shard_list = tmp / "shard_list.json";
+    const edet_test::RunResult rl = edet_test::run_tool(
+        {detect, "--weights", lite0_weights(), "--score", "0.2", "--quiet", "--json", shard_list, "--list", list, "--shard", "1/2"},
+        tmp);
+    CHECK(rl.exit_code == 0);
+    CHECK(file_names(read_json(shard_list)) == std::vector<std::string>{c});
+}
+
+TEST_CASE("edet-detect: usage errors exit 2, unloadable weights exit 1") {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    if (detect.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string image = example("astronaut.png");
+    struct Case {
+        std::vector<std::string> args;
+        std::string message;
+    };
+    const std::vector<Case> cases = {
+        {{"--bogus", image}, "--bogus"},
+        {{image}, "--weights"},  // --weights (or another source) is required
+        {{"--weights", "w.safetensors"}, "no images given"},
+        {{"--weights", "w", "--shard", "2/2", image}, "--shard K"},
+        {{"--weights", "w", "--shard", "3", image}, "--shard needs K/N"},
+        {{"--weights", "w", "--score", "1.5", image}, "--score"},
+        {{"--weights", "w", "--variant", "tf_efficientdet_d9", image}, "unknown variant"},
+        {{"--weights", "w", "--nms", "fuzzy", image}, "--nms"},
+        {{"--weights", "w", "--classes", "unicorn", image}, "unknown class 'unicorn'"},
+    };
+    for (const Case& c : cases) {
+        std::vector<std::string> argv{detect};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        const edet_test::RunResult r = edet_test::run_tool(argv, tmp);
+        CAPTURE(c.message);
+        CAPTURE(r.err);
+        CHECK(r.exit_code == 2);
+        CHECK(edet_test::contains(r.err, c.message));
+    }
+    const std::string bad = tmp / "bad.safetensors";
+    edet::io::write_file_bytes(bad, std::vector<std::uint8_t>(32, 0x11));
+    const edet_test::RunResult r = edet_test::run_tool({detect, "--weights", bad, image}, tmp);
+    CHECK(r.exit_code == 1);
+    CHECK(edet_test::contains(r.err, bad));
+}
