@@ -29,6 +29,7 @@
 #include "edet/detect/preprocess.hpp"
 #include "edet/detect/variants.hpp"
 #include "edet/io/image.hpp"
+#include "edet/io/checkpoints.hpp"
 #include "edet/io/weights.hpp"
 #include "edet/models/efficientdet.hpp"
 #include "edet/tensor/tensor.hpp"
@@ -61,7 +62,15 @@ public:
     static Detector load(const std::string& weights_path, const std::string& variant = "", int image_height = 0,
                          int image_width = 0) {
         const auto source = io::open_weights(weights_path);
-        std::string name = variant.empty() ? source->metadata("model") : variant;
+        // The variant: given, else the file's metadata (edet-convert writes `variant`, the
+        // fixtures `model`), else a release file name such as tf_efficientdet_d0_34-f153e0cf.pth.
+        std::string name = variant;
+        if (name.empty()) name = source->metadata("variant");
+        if (name.empty()) name = source->metadata("model");
+        if (name.empty()) {
+            const std::string file = weights_path.substr(weights_path.find_last_of('/') + 1);
+            if (const io::CheckpointInfo* c = io::find_checkpoint(file)) name = c->variant;
+        }
         if (name.empty())
             fail("variant", weights_path,
                  "not given and the file has no __metadata__.model; pass one of the names in detect/variants.hpp");
