@@ -1,17 +1,76 @@
 // edet/edet.hpp - the one include for users of edet.
 //
-// edet runs EfficientDet (Tan, Pang, Le, CVPR 2020) on the CPU from C++ headers.
+// edet runs EfficientDet (Tan, Pang, Le, CVPR 2020) on the CPU from C++ headers. It
+// reproduces effdet 0.4.1 (the PyTorch port whose checkpoints people download) to float32
+// noise, and reads its .pth checkpoints or safetensors conversions of them directly.
+//
+// A tour in three steps.
+//
+// 1. Detect objects in a photo (preprocessing, network and post-processing as effdet's
+//    evaluation path; boxes in the photo's pixels):
+//
+//      #include <edet/edet.hpp>
+//
+//      edet::Detector det = edet::Detector::load("tf_efficientdet_d0_34-f153e0cf.pth",
+//                                                "tf_efficientdet_d0");
+//      edet::io::Image img = edet::io::read_image("street.jpg");
+//      edet::DetectOptions opt;
+//      opt.score_threshold = 0.4f;
+//      for (const edet::Detection& d : det.detect(img, opt))
+//          std::printf("%s %.2f at %.0f,%.0f-%.0f,%.0f\n", d.label.c_str(), d.score,
+//                      d.box.x1, d.box.y1, d.box.x2, d.box.y2);
+//
+// 2. Run the network alone on a normalised NHWC tensor and read the raw head outputs
+//    (what tools/edet-dump writes; shapes are named: Shape{n, h, w, c}):
+//
+//      edet::EfficientDet net = edet::EfficientDet::load("weights.safetensors");  // variant from metadata
+//      edet::Tensor<float> x(edet::Shape{1, net.config().image_height, net.config().image_width, 3});
+//      const edet::HeadOutputs& out = net.forward(x.view());
+//      // out.class_out[l]: {n, h_l, w_l, 9 * num_classes}, out.box_out[l]: {n, h_l, w_l, 9 * 4}
+//
+// 3. Use one building block on its own, e.g. a BiFPN fusion node,
+//    out = sum_i w_i * x_i / (eps + sum_j w_j) (examples/fusion_node.cpp):
+//
+//      edet::FusionNode<edet::FastNormalizedFusion, 2> node(shape, {0.75f, 0.5f});
+//      edet::Tensor<float> fused = node({top_down.view(), lateral.view()});
+//
+// Errors a caller can cause (a missing file, a misshapen tensor, an unknown variant) throw
+// edet::Error naming what, where and why.
+//
 // Layers, bottom to top (a header includes only from its own layer or below):
 //   core/     Error, instruction-set namespace, parallel loops
 //   tensor/   Tensor<T>, Shape {n, h, w, c}, aligned storage, views (NHWC)
 //   kernels/  depthwise, pointwise (GEMM), dense conv, pool, resize, activations, fusion
 //   nn/       layer templates: ConvBnAct, MBConv, BiFPN node/layer, heads
 //   models/   EfficientNet backbones, EfficientDet D0-D7, D7x, Lite0-4
-//   io/       safetensors / .pth readers, images
+//   io/       safetensors / .pth readers, images, published checkpoints by name (POSIX download)
 //   detect/   anchors, decoding, NMS, labels, the Detector facade
+//
+// This header pulls in everything above, including xsimd, Eigen and stb_image (static,
+// inside io/image.hpp); a translation unit that needs only a part can include that
+// layer's header instead and compiles faster.
 #pragma once
 
 #include "edet/core/arch.hpp"
 #include "edet/core/error.hpp"
 #include "edet/core/parallel.hpp"
 #include "edet/tensor/tensor.hpp"
+
+#include "edet/kernels/fusion.hpp"
+
+#include "edet/models/config.hpp"
+#include "edet/models/efficientdet.hpp"
+
+#include "edet/io/checkpoint_cache.hpp"
+#include "edet/io/checkpoints.hpp"
+#include "edet/io/image.hpp"
+#include "edet/io/safetensors.hpp"
+#include "edet/io/weights.hpp"
+
+#include "edet/detect/detector.hpp"
+#include "edet/detect/draw.hpp"
+#include "edet/detect/labels.hpp"
+#include "edet/detect/postprocess.hpp"
+#include "edet/detect/preprocess.hpp"
+#include "edet/detect/results_json.hpp"
+#include "edet/detect/variants.hpp"
