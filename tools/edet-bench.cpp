@@ -17,9 +17,10 @@
 // Each run: forward (timed as "network"), then detect::postprocess for every image of the
 // batch (timed as "post-processing"). The first `warmup` runs (default 1: plans the arena)
 // are not timed. Reported: median, min, max of each; peak RSS (VmHWM); the arena's planned
-// peak; --json prints the same as one JSON line.
-// Per-stage times (backbone, BiFPN, heads) would need hooks in EfficientDet::forward,
-// which it does not offer; edet-bench reports them as unavailable ("stages": null).
+// peak; per stage (stem, blocks.0..6, bifpn, class_net, box_net: EfficientDet's stage
+// timing) the MACs, median ms, GFLOP/s and % of the FMA peak measured after the runs at
+// the same thread count (bench/machine_peak.hpp; --no-peak skips it); --json prints the
+// same as one JSON line.
 #include <sys/resource.h>
 #include <time.h>
 
@@ -39,6 +40,7 @@
 #include "edet/core/arch.hpp"
 #include "edet/core/error.hpp"
 #include "edet/core/parallel.hpp"
+#include "../bench/machine_peak.hpp"
 
 #if __has_include("edet/models/efficientdet.hpp") && __has_include("edet/detect/postprocess.hpp") && \
     __has_include("edet/detect/anchors.hpp")
@@ -132,15 +134,18 @@ struct Options {
     std::string weights;
     std::uint32_t seed = 0;
     bool json = false;
+    bool peak = true;
 };
 
 void usage(std::FILE* out) {
     std::fprintf(out,
                  "usage: edet-bench --variant NAME [--size HxW] [--batch N] [--threads N] [--runs R]\n"
-                 "                  [--warmup W] [--weights FILE] [--seed S] [--json]\n"
+                 "                  [--warmup W] [--weights FILE] [--seed S] [--no-peak] [--json]\n"
                  "Times the network and the post-processing of one EfficientDet variant separately\n"
                  "(median/min/max over R runs after W warm-up runs), and reports peak RSS and the\n"
-                 "activation arena. Without --weights, random weights of the right shapes are used.\n");
+                 "activation arena, and per stage MACs, ms, GFLOP/s and %% of the FMA peak measured\n"
+                 "after the runs (--no-peak: skip the ~0.2 s peak measurement). Without --weights,\n"
+                 "random weights of the right shapes are used.\n");
 }
 
 int parse_int(const std::string& s, const std::string& what, long lo, long hi) {
@@ -185,6 +190,8 @@ Options parse(int argc, char** argv) {
             o.seed = static_cast<std::uint32_t>(parse_int(value(), "--seed", 0, 2147483647));
         } else if (a == "--json") {
             o.json = true;
+        } else if (a == "--no-peak") {
+            o.peak = false;
         } else if (a == "--help" || a == "-h") {
             usage(stdout);
             std::exit(0);
@@ -318,6 +325,8 @@ int run(const Options& opt) {
     popt.max_detections = c.max_detections;
 
     // Warm-up and timed runs.
+    net->set_stage_timing(true);
+    std::vector<std::vector<double>> stage_ms;
     std::vector<double> net_ms, post_ms, net_cpu, post_cpu;
     std::size_t detections = 0;
     for (int r = -opt.warmup; r < opt.runs; ++r) {
@@ -332,6 +341,8 @@ int run(const Options& opt) {
         const double t2 = now_ms();
         const double c2 = cpu_ms();
         if (r >= 0) {
+            stage_ms.resize(net->stages().size());
+            for (std::size_t s = 0; s < stage_ms.size(); ++s) stage_ms[s].push_back(net->stages()[s].ms);
             net_ms.push_back(t1 - t0);
             net_cpu.push_back(c1 - c0);
             post_cpu.push_back(c2 - c1);
@@ -341,6 +352,23 @@ int run(const Options& opt) {
     const Stats ns = stats(net_ms), ps = stats(post_ms), nc = stats(net_cpu), pc = stats(post_cpu);
     const long peak_kb = peak_rss_kb();
     const std::size_t arena = net->arena_bytes();
+    // The FMA ceiling at the same thread count, measured after the runs (it allocates nothing
+    // that would show in the peak RSS above).
+    const double peak_gflops = opt.peak ? edet::bench::fma_peak_gflops(threads) : 0.0;
+    struct StageRow {
+        std::string name;
+        double macs, ms, gflops, pct;
+    };
+    std::vector<StageRow> stages;
+    double total_macs = 0;
+    for (std::size_t s = 0; s < net->stages().size(); ++s) {
+        const double ms = s < stage_ms.size() ? stats(stage_ms[s]).median : 0.0;
+        const double macs = net->stages()[s].macs;
+        const double gflops = ms > 0 ? 2.0 * macs / (ms * 1e6) : 0.0;
+        stages.push_back(StageRow{net->stages()[s].name, macs, ms, gflops, peak_gflops > 0 ? 100.0 * gflops / peak_gflops : 0.0});
+        total_macs += macs;
+    }
+    const double net_gflops = ns.median > 0 ? 2.0 * total_macs / (ns.median * 1e6) : 0.0;
 
     if (opt.json) {
         std::printf(
@@ -349,11 +377,15 @@ int run(const Options& opt) {
             "\"net_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},"
             "\"post_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},\"net_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},\"post_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},"
             "\"images_per_s\":%.3f,\"detections\":%zu,\"peak_rss_kb\":%ld,\"rss_start_kb\":%ld,\"rss_loaded_kb\":%ld,"
-            "\"arena_bytes\":%zu,\"unplanned_bytes\":%zu,\"stages\":null}\n",
+            "\"arena_bytes\":%zu,\"unplanned_bytes\":%zu,\"macs\":%.0f,\"net_gflops\":%.3f,\"fma_peak_gflops\":%.3f,\"stages\":[",
             json_escape(c.name).c_str(), edet::compiled_arch(), c.image_height, c.image_width, opt.batch, threads, opt.runs,
             opt.warmup, json_escape(weights_desc).c_str(), load_ms, ns.median, ns.min, ns.max, ps.median, ps.min, ps.max,
             nc.median, nc.min, pc.median, pc.min, opt.batch * 1000.0 / (ns.median + ps.median), detections, peak_kb, rss_start_kb, rss_loaded_kb, arena,
-            net->unplanned_bytes());
+            net->unplanned_bytes(), total_macs, net_gflops, peak_gflops);
+        for (std::size_t s = 0; s < stages.size(); ++s)
+            std::printf("%s{\"name\":\"%s\",\"macs\":%.0f,\"ms\":%.4f,\"gflops\":%.3f,\"pct_peak\":%.2f}", s ? "," : "",
+                        json_escape(stages[s].name).c_str(), stages[s].macs, stages[s].ms, stages[s].gflops, stages[s].pct);
+        std::printf("]}\n");
     } else {
         std::printf("edet-bench: %s %dx%d, batch %d, %d thread(s), built for %s\n", c.name.c_str(), c.image_height,
                     c.image_width, opt.batch, threads, edet::compiled_arch());
@@ -370,7 +402,15 @@ int run(const Options& opt) {
                     rss_start_kb / 1024.0, rss_loaded_kb / 1024.0);
         std::printf("arena:            %.2f MiB planned peak (%.2f MiB without lifetime planning)\n",
                     static_cast<double>(arena) / (1 << 20), static_cast<double>(net->unplanned_bytes()) / (1 << 20));
-        std::printf("stages:           not available (EfficientDet::forward has no per-stage hooks)\n");
+        std::printf("network rate:     %.2f GMAC per image, %.1f GFLOP/s", total_macs * 1e-9 / opt.batch, net_gflops);
+        if (peak_gflops > 0) std::printf(" = %.1f%% of the FMA peak (%.1f GFLOP/s at %d thread(s))", 100.0 * net_gflops / peak_gflops, peak_gflops, threads);
+        std::printf("\nstages (median ms over the timed runs; MACs of the convolutions, whole batch):\n");
+        std::printf("  %-10s %10s %9s %6s %9s %7s\n", "stage", "MMAC", "ms", "%time", "GFLOP/s", "%peak");
+        double sum_ms = 0;
+        for (const auto& s : stages) sum_ms += s.ms;
+        for (const auto& s : stages)
+            std::printf("  %-10s %10.1f %9.3f %5.1f%% %9.1f %6.1f%%\n", s.name.c_str(), s.macs * 1e-6, s.ms,
+                        sum_ms > 0 ? 100.0 * s.ms / sum_ms : 0.0, s.gflops, s.pct);
     }
     return 0;
 }

@@ -17,6 +17,7 @@
 // arena); use one instance per thread. Its kernels use edet::parallel_for internally.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,14 @@ struct HeadOutputs {
     std::vector<TensorView<const float>> box_out;    // per level, {n, h_l, w_l, num_anchors*4}
     std::vector<TensorView<const float>> backbone;   // P3..P5 backbone features
     std::vector<TensorView<const float>> fpn;        // BiFPN outputs P3..P7 (P8)
+};
+
+// One stage of the forward: its multiply-adds (counted when the input shape is planned)
+// and, when stage timing is on, its wall time in the last forward.
+struct StageTiming {
+    std::string name;  // "stem", "blocks.0" .. "blocks.6", "bifpn", "class_net", "box_net"
+    double macs = 0;   // multiply-adds of the convolutions (SE 1x1 convs included)
+    double ms = 0;     // wall time of the last forward; 0 when timing is off
 };
 
 class EfficientDet {
@@ -133,6 +142,12 @@ public:
 
     const HeadOutputs& outputs() const { return outputs_; }
 
+    // Per-stage breakdown: with timing on, forward() reads a steady clock at the 11 stage
+    // boundaries (nothing else changes). stages() has the names and MACs after the first
+    // forward of an input shape; ms is filled only while timing is on.
+    void set_stage_timing(bool on) { stage_timing_ = on; }
+    const std::vector<StageTiming>& stages() const { return stages_; }
+
     // Planned peak activation bytes for the last planned input shape (0 before any forward).
     std::size_t arena_bytes() const { return ws_.peak_bytes(); }
     // What the activations would take without lifetime planning.
@@ -185,13 +200,34 @@ private:
     // The forward, written once for both workspace modes (plan, execute).
     void run(TensorView<const float> input) {
         const nn::LevelSizes sizes = level_sizes();
-        std::vector<nn::Feature> taps = backbone_.run(ws_, input);
+        using clock = std::chrono::steady_clock;
+        const bool planning = ws_.planning(), timing = stage_timing_ && ws_.executing();
+        if (planning) stages_.clear();
+        std::size_t stage = 0;
+        double macs0 = ws_.macs();
+        clock::time_point t0 = timing ? clock::now() : clock::time_point();
+        // name, or for a backbone stage (name null) "stem" / "blocks.<s>"; built only when planning.
+        auto end_of = [&](const char* name, int s = 0) {
+            if (planning) {
+                stages_.push_back(StageTiming{name ? std::string(name) : s < 0 ? std::string("stem") : cat("blocks.", s),
+                                              ws_.macs() - macs0, 0.0});
+                macs0 = ws_.macs();
+            } else if (timing && stage < stages_.size()) {
+                const clock::time_point t1 = clock::now();
+                stages_[stage].ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+                t0 = t1;
+            }
+            ++stage;
+        };
+        std::vector<nn::Feature> taps =
+            backbone_.run(ws_, input, [&](int s) { end_of(nullptr, s); });
         for (std::size_t i = 0; i < taps.size(); ++i) {
             const auto& hw = sizes[static_cast<std::size_t>(config_.min_level) + i];
             if (taps[i].view.h() != hw.first || taps[i].view.w() != hw.second)
                 fail("backbone feature size", "EfficientDet::forward", "differs from the level size (internal error)");
         }
         std::vector<nn::Feature> fpn = fpn_.run(ws_, taps, sizes);
+        end_of("bifpn");
         HeadOutputs o;
         std::vector<TensorView<float>> cls, box;
         for (const auto& f : fpn) {
@@ -203,7 +239,9 @@ private:
             box.push_back(ws_.tensor(s, &h));
         }
         class_net_.run(ws_, fpn, cls);
+        end_of("class_net");
         box_net_.run(ws_, fpn, box);
+        end_of("box_net");
         for (const auto& t : taps) o.backbone.push_back(t.view);
         for (const auto& f : fpn) o.fpn.push_back(f.view);
         for (const auto& t : cls) o.class_out.push_back(t);
@@ -219,6 +257,8 @@ private:
     nn::Workspace ws_;
     Shape planned_{0, 0, 0, 0};
     HeadOutputs outputs_;
+    bool stage_timing_ = false;
+    std::vector<StageTiming> stages_;
 };
 
 // Compile-time variant D<Phi> (phi 0..7 = tf_efficientdet_d0..d7): the table row as a

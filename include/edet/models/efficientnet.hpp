@@ -82,15 +82,21 @@ public:
 
     // Runs the backbone on `input` ({n, H, W, 3}); returns P3, P4, P5 (kept: never
     // released by the BiFPN, so callers can read them after the forward).
-    std::vector<nn::Feature> run(nn::Workspace& ws, TensorView<const float> input) const {
+    // end_of_stage (optional) is called after the stem with -1 and after stage s with s
+    // (EfficientDet's per-stage timing).
+    template <class StageMark>
+    std::vector<nn::Feature> run(nn::Workspace& ws, TensorView<const float> input, StageMark&& end_of_stage) const {
         std::vector<nn::Feature> taps;
         nn::Feature cur;
         cur.view = ws.tensor(stem_.plan(input.shape()), &cur.handle);
+        if (ws.planning()) ws.add_macs(stem_.macs(input.shape()));
         if (ws.executing()) stem_.forward(input, cur.view);
+        end_of_stage(-1);
         for (std::size_t s = 0; s < stages_.size(); ++s) {
             for (const auto& block : stages_[s]) {
                 nn::Feature next;
                 next.view = ws.tensor(block.plan(cur.view.shape()), &next.handle);
+                if (ws.planning()) ws.add_macs(block.macs(cur.view.shape()));
                 const nn::Workspace::Handle sh = ws.acquire(block.scratch_floats(cur.view.shape()));
                 if (ws.executing()) block.forward(cur.view, next.view, ws.data(sh));
                 ws.release(sh);
@@ -101,9 +107,15 @@ public:
                 cur.keep = true;
                 taps.push_back(cur);
             }
+            end_of_stage(static_cast<int>(s));
         }
         return taps;
     }
+    std::vector<nn::Feature> run(nn::Workspace& ws, TensorView<const float> input) const {
+        return run(ws, input, [](int) {});
+    }
+
+    std::size_t num_stages() const { return stages_.size(); }
 
 private:
     BackboneSpec spec_{};

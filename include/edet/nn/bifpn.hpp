@@ -146,6 +146,7 @@ public:
             }
             Workspace::Handle h;
             TensorView<float> t = ws.tensor(rs, &h);
+            if (ws.planning()) ws.add_macs(r.macs(in.shape()));
             const std::size_t sf = r.scratch_floats(in.shape(), th, tw);
             const Workspace::Handle sh = sf ? ws.acquire(sf) : -1;
             if (ws.executing()) r.forward(in, t, sf ? ws.data(sh) : nullptr);
@@ -173,6 +174,7 @@ public:
             });
         }
         for (auto h : temps) ws.release(h);
+        if (ws.planning()) ws.add_macs(conv_.macs(fused.shape()));
         const Workspace::Handle dh = ws.acquire(conv_.scratch_floats(fused.shape()));
         if (ws.executing()) conv_.forward(fused, out, ws.data(dh));
         ws.release(dh);
@@ -290,6 +292,7 @@ public:
             Feature f;
             const Shape os = extra_[e].plan(in.shape(), hw.first, hw.second);
             f.view = ws.tensor(os, &f.handle);
+            if (ws.planning()) ws.add_macs(extra_[e].macs(in.shape()));
             const std::size_t sf = extra_[e].scratch_floats(in.shape(), hw.first, hw.second);
             const Workspace::Handle sh = sf ? ws.acquire(sf) : -1;
             if (ws.executing()) extra_[e].forward(in, f.view, sf ? ws.data(sh) : nullptr);

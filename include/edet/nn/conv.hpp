@@ -168,6 +168,14 @@ public:
         }
     }
 
+    // Multiply-adds of one forward on `in` (conv only; BN is folded, activations not counted).
+    double macs(const Shape& in) const {
+        const Shape os = plan(in);
+        const double per_output = static_cast<double>(spec_.kernel) * spec_.kernel *
+                                  (spec_.kind == ConvKind::depthwise ? 1 : spec_.in_channels);
+        return static_cast<double>(os.numel()) * per_output;
+    }
+
     std::size_t parameter_count() const {
         std::size_t n = 1;
         for (auto d : weight_shape()) n *= static_cast<std::size_t>(d);
@@ -270,6 +278,7 @@ public:
     }
 
     Shape plan(const Shape& in) const { return pointwise_.plan(depthwise_.plan(in)); }
+    double macs(const Shape& in) const { return depthwise_.macs(in) + pointwise_.macs(depthwise_.plan(in)); }
     // Floats of scratch forward() needs (the depthwise output).
     std::size_t scratch_floats(const Shape& in) const { return depthwise_.plan(in).numel(); }
 

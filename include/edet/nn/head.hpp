@@ -90,12 +90,15 @@ public:
             TensorView<const float> cur = x[l].view;
             for (int r = 0; r < spec_.repeats; ++r) {
                 TensorView<float> dst = (r % 2 == 0) ? a : bb;
+                const ConvBnAct& pw = pw_[static_cast<std::size_t>(r) * static_cast<std::size_t>(spec_.num_levels) + l];
+                if (ws.planning()) ws.add_macs(dw_[static_cast<std::size_t>(r)].macs(cur.shape()) + pw.macs(cur.shape()));
                 if (ws.executing()) {
                     dw_[static_cast<std::size_t>(r)].forward(cur, t);
-                    pw_[static_cast<std::size_t>(r) * static_cast<std::size_t>(spec_.num_levels) + l].forward(t, dst);
+                    pw.forward(t, dst);
                 }
                 cur = dst;
             }
+            if (ws.planning()) ws.add_macs(predict_.macs(cur.shape()));
             if (ws.executing()) predict_.forward(cur, outputs[l], t.data());
             ws.release(ht);
             ws.release(hb);

@@ -111,6 +111,16 @@ public:
 
     Shape plan(const Shape& in) const { return project_.plan(depthwise_.plan(expanded(in))); }
 
+    // Multiply-adds: expand, depthwise, SE (two 1x1 convs on one pixel per image), project.
+    double macs(const Shape& in) const {
+        const Shape e = expanded(in);
+        const Shape d = depthwise_.plan(e);
+        double m = depthwise_.macs(e) + project_.macs(d);
+        if (!spec_.depthwise_separable) m += expand_.macs(in);
+        if (spec_.se_reduced > 0) m += 2.0 * d.n * d.c * spec_.se_reduced;
+        return m;
+    }
+
     std::size_t scratch_floats(const Shape& in) const {
         const Shape e = expanded(in);
         const Shape d = depthwise_.plan(e);

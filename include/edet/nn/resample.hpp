@@ -82,6 +82,9 @@ public:
         return Shape{in.n, th, tw, spec_.out_channels};
     }
 
+    // Multiply-adds of the 1x1 conv (pooling and upsampling are not counted).
+    double macs(const Shape& in) const { return has_conv_ ? conv_.macs(in) : 0.0; }
+
     std::size_t scratch_floats(const Shape& in, int th, int tw) const {
         if (!has_conv_ || op_for(in.h, in.w, th, tw) == ResampleOp::identity) return 0;
         Shape c = in;

@@ -34,8 +34,17 @@ public:
     void begin_plan() {
         blocks_.clear();
         clock_ = 0;
+        macs_ = 0;
         mode_ = Mode::plan;
     }
+
+    // Multiply-adds counted while planning: runners add each layer's MACs for the planned
+    // shapes (nothing is counted while executing), so a model can report MACs per stage as
+    // differences of macs() taken between its stages.
+    void add_macs(double m) {
+        if (mode_ == Mode::plan) macs_ += m;
+    }
+    double macs() const { return macs_; }
     void finish_plan() {
         if (mode_ != Mode::plan) fail("workspace", "Workspace::finish_plan", "not planning");
         for (auto& b : blocks_)
@@ -127,6 +136,7 @@ private:
     }
 
     Mode mode_ = Mode::idle;
+    double macs_ = 0;
     std::vector<Block> blocks_;
     int clock_ = 0;
     std::size_t next_ = 0;
