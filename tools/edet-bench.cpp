@@ -21,8 +21,17 @@
 // timing) the MACs, median ms, GFLOP/s and % of the FMA peak measured after the runs at
 // the same thread count (bench/machine_peak.hpp; --no-peak skips it); --json prints the
 // same as one JSON line.
+//
+// Thread waiting: libgomp's workers spin (OMP_WAIT_POLICY unset = spin up to ~300k
+// iterations) after each parallel region. A forward runs ~500 short regions, so on a
+// loaded or 2-core machine the spinning worker takes the core the master needs: we measured
+// 2-thread latencies 3-5x worse than with OMP_WAIT_POLICY=passive. libgomp reads the
+// variable once at start-up, so when it is unset edet-bench sets it to passive and re-executes
+// itself; set OMP_WAIT_POLICY=active (or passive) yourself to choose. The policy in effect
+// is printed ("wait_policy" in --json).
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -120,6 +129,11 @@ std::string json_escape(const std::string& s) {
         }
     }
     return o;
+}
+
+const char* wait_policy() {
+    const char* p = std::getenv("OMP_WAIT_POLICY");
+    return p ? p : "unset";
 }
 
 // ---- options -----------------------------------------------------------------------------
@@ -372,13 +386,14 @@ int run(const Options& opt) {
 
     if (opt.json) {
         std::printf(
-            "{\"tool\":\"edet-bench\",\"variant\":\"%s\",\"arch\":\"%s\",\"size\":[%d,%d],\"batch\":%d,\"threads\":%d,"
+            "{\"tool\":\"edet-bench\",\"variant\":\"%s\",\"arch\":\"%s\",\"size\":[%d,%d],\"batch\":%d,\"threads\":%d,\"wait_policy\":\"%s\","
             "\"runs\":%d,\"warmup\":%d,\"weights\":\"%s\",\"load_ms\":%.3f,"
             "\"net_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},"
             "\"post_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},\"net_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},\"post_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},"
             "\"images_per_s\":%.3f,\"detections\":%zu,\"peak_rss_kb\":%ld,\"rss_start_kb\":%ld,\"rss_loaded_kb\":%ld,"
             "\"arena_bytes\":%zu,\"unplanned_bytes\":%zu,\"macs\":%.0f,\"net_gflops\":%.3f,\"fma_peak_gflops\":%.3f,\"stages\":[",
-            json_escape(c.name).c_str(), edet::compiled_arch(), c.image_height, c.image_width, opt.batch, threads, opt.runs,
+            json_escape(c.name).c_str(), edet::compiled_arch(), c.image_height, c.image_width, opt.batch, threads,
+            json_escape(wait_policy()).c_str(), opt.runs,
             opt.warmup, json_escape(weights_desc).c_str(), load_ms, ns.median, ns.min, ns.max, ps.median, ps.min, ps.max,
             nc.median, nc.min, pc.median, pc.min, opt.batch * 1000.0 / (ns.median + ps.median), detections, peak_kb, rss_start_kb, rss_loaded_kb, arena,
             net->unplanned_bytes(), total_macs, net_gflops, peak_gflops);
@@ -387,8 +402,8 @@ int run(const Options& opt) {
                         json_escape(stages[s].name).c_str(), stages[s].macs, stages[s].ms, stages[s].gflops, stages[s].pct);
         std::printf("]}\n");
     } else {
-        std::printf("edet-bench: %s %dx%d, batch %d, %d thread(s), built for %s\n", c.name.c_str(), c.image_height,
-                    c.image_width, opt.batch, threads, edet::compiled_arch());
+        std::printf("edet-bench: %s %dx%d, batch %d, %d thread(s) (OMP_WAIT_POLICY=%s), built for %s\n", c.name.c_str(),
+                    c.image_height, c.image_width, opt.batch, threads, wait_policy(), edet::compiled_arch());
         std::printf("weights:          %s (loaded in %.1f ms)\n", weights_desc.c_str(), load_ms);
         std::printf("runs:             %d timed after %d warm-up\n", opt.runs, opt.warmup);
         std::printf("network:          median %9.3f ms   min %9.3f   max %9.3f\n", ns.median, ns.min, ns.max);
@@ -420,6 +435,13 @@ int run(const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // See "Thread waiting" above; EDET_BENCH_REEXEC guards against a loop if exec fails.
+    if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("EDET_BENCH_REEXEC")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        setenv("EDET_BENCH_REEXEC", "1", 1);
+        execv("/proc/self/exe", argv);  // returns only on failure: continue with the default policy
+        unsetenv("OMP_WAIT_POLICY");
+    }
     try {
         const Options opt = parse(argc, argv);
         if (!edet::cpu_supports_compiled_arch()) {
