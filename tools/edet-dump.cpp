@@ -324,7 +324,7 @@ int main(int argc, char** argv) {
     try {
         return run(o);
     } catch (const edet::Error& e) {
-        std::fprintf(stderr, "edet-dump: %s\n", e.what());
+        std::fprintf(stderr, "%s\n", e.what());  // "edet: <where>: <what>: <why>"
         return 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "edet-dump: %s\n", e.what());
