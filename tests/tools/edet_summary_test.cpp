@@ -16,7 +16,9 @@ TEST_CASE("edet-summary --json: totals equal the reference parameter counts") {
     // sum(p.numel() for p in model.parameters()) of effdet 0.4.1 (the fixtures' manifests).
     const std::vector<std::pair<std::string, std::int64_t>> reference = {
         {"tf_efficientdet_d0", 3880067}, {"efficientdet_d0", 3877763}, {"tf_efficientdet_lite0", 3243470}};
-    for (const auto& [variant, params] : reference) {
+    for (const auto& entry : reference) {
+        const std::string& variant = entry.first;
+        const std::int64_t params = entry.second;
         CAPTURE(variant);
         const edet_test::RunResult r = edet_test::run_tool({summary, "--variant", variant, "--json"}, tmp);
         CAPTURE(r.err);
