@@ -312,12 +312,16 @@ inline std::vector<LogitSpan> logit_spans(const std::vector<TensorView<const flo
          cat("NaN at level ", s.level, ", y ", pixel / v.w(), ", x ", pixel % v.w(), ", channel ", off % v.c()));
 }
 
-// Appends every allowed logit >= t (all of them when t = -inf) to out, in flat-index order;
-// throws on any NaN, allowed or not. The test runs on blocks of 16 without branches (so it
+// Appends every allowed logit > t, and the first max_ties (in flat-index order) equal to t,
+// to out, in flat-index order; throws on any NaN, allowed or not. Later logits equal to t
+// cannot be among the max_ties best (equal logits rank by index), and capping them keeps a
+// network whose logits are mostly one value (a dead head: all = the prior bias) cheap. The test runs on blocks of 16 without branches (so it
 // vectorises); only blocks holding a hit are looked at one by one.
 inline void collect_at_least(const std::vector<TensorView<const float>>& class_out, const std::vector<LogitSpan>& spans,
-                             float t, int num_classes, const std::vector<char>& allowed, std::vector<Candidate>& out) {
+                             float t, std::int64_t max_ties, int num_classes, const std::vector<char>& allowed,
+                             std::vector<Candidate>& out) {
     constexpr std::int64_t kBlock = 16;
+    std::int64_t ties = 0;
     const bool masked = !allowed.empty();
     std::size_t n = out.size();
     out.resize(std::max(out.capacity(), n + kBlock));  // out.size() is the room to write in
@@ -335,6 +339,7 @@ inline void collect_at_least(const std::vector<TensorView<const float>>& class_o
         for (std::size_t r = first_new; r < n; ++r) {
             if (std::isnan(out[r].logit)) fail_nan(class_out, s, out[r].index - s.first);
             if (masked && !allowed[static_cast<std::size_t>(out[r].index % num_classes)]) continue;
+            if (out[r].logit == t && ++ties > max_ties) continue;
             out[w++] = out[r];
         }
         n = w;
@@ -396,8 +401,9 @@ inline float sampled_threshold(const std::vector<LogitSpan>& spans, std::int64_t
 //
 // Speed (D0: 49104 anchors x 90 classes = 4.4M logits, k = 5000): a threshold t is
 // estimated from a ~1% sample so that about 1.5 k logits are >= t; one vectorised pass
-// keeps those; the k best of them are selected and sorted. Every logit > the k-th largest
-// is >= t whenever at least k were kept, so the result is exactly the full selection's;
+// keeps those (of the logits equal to t only the first k); the k best of them are selected
+// and sorted. Every logit ranking before the k-th is kept whenever at least k were kept, so
+// the result is exactly the full selection's;
 // when fewer than k were kept (an unlucky sample), the threshold is lowered (3 k, 12 k,
 // then everything) and the pass repeated.
 inline std::vector<Candidate> top_k_logits(const std::vector<TensorView<const float>>& class_out, int image, int k,
@@ -407,7 +413,7 @@ inline std::vector<Candidate> top_k_logits(const std::vector<TensorView<const fl
     for (const auto& s : spans) total += s.count;
     std::vector<Candidate> cand;
     if (k <= 0) {  // nothing to select; still refuse NaN
-        detail::collect_at_least(class_out, spans, std::numeric_limits<float>::infinity(), num_classes, allowed, cand);
+        detail::collect_at_least(class_out, spans, std::numeric_limits<float>::infinity(), 0, num_classes, allowed, cand);
         return {};
     }
     const std::int64_t kk = k;
@@ -416,7 +422,7 @@ inline std::vector<Candidate> top_k_logits(const std::vector<TensorView<const fl
                                       : detail::sampled_threshold(spans, total, want, num_classes, allowed);
         cand.clear();
         cand.reserve(static_cast<std::size_t>(std::min(2 * want, total)) + 16);
-        detail::collect_at_least(class_out, spans, t, num_classes, allowed, cand);
+        detail::collect_at_least(class_out, spans, t, kk, num_classes, allowed, cand);
         if (static_cast<std::int64_t>(cand.size()) >= kk || t == -std::numeric_limits<float>::infinity()) break;
     }
     if (static_cast<std::int64_t>(cand.size()) > kk) {
