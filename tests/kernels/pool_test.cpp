@@ -209,3 +209,29 @@ TEST_CASE("global_average_pool: hand-worked, fast == reference over random shape
     CHECK_THROWS_AS(k::global_average_pool({in.data(), Shape{1, 2, 2, 2}, nullptr}), edet::Error);
     CHECK_THROWS_AS(k::global_average_pool({in.data(), Shape{1, 0, 2, 2}, out.data()}), edet::Error);
 }
+
+TEST_CASE("global_average_pool: the cascade sum stays accurate over a 256x256 map") {
+    // A plain running float sum of 65536 values near 0.7 drifts by ~1e-4 relative (each
+    // addition rounds at the size of the running total); the cascade sum stays near 1e-7.
+    edet_test::Random rng(7);
+    const Shape s{1, 256, 256, 3};
+    const std::vector<float> in = rng.vector(s.numel(), 0.6f, 0.8f);
+    std::vector<float> want(3), got(3);
+    k::ref::global_average_pool({in.data(), s, want.data()});
+    k::global_average_pool({in.data(), s, got.data()});
+    CHECK(same_bits(got, want));
+    for (int ch = 0; ch < 3; ++ch) {
+        double exact = 0.0;
+        float running = 0.0f;
+        for (std::size_t p = 0; p < 65536; ++p) {
+            exact += in[p * 3 + ch];
+            running += in[p * 3 + ch];
+        }
+        exact /= 65536.0;
+        const double cascade_err = std::fabs(got[ch] - exact) / exact;
+        const double running_err = std::fabs(running / 65536.0f - exact) / exact;
+        INFO("channel ", ch, " cascade rel err ", cascade_err, " running-sum rel err ", running_err);
+        CHECK(cascade_err < 1e-6);
+        CHECK(running_err > cascade_err);
+    }
+}
