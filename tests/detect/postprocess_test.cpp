@@ -326,3 +326,51 @@ TEST_CASE("postprocess: fixtures' detections_soft from their head outputs (soft-
         run_fixture(fc, true);
     }
 }
+
+TEST_CASE("top_k_logits equals a full sort by (logit descending, index ascending)") {
+    // The fast selection (sampled threshold, one vectorised pass) must give exactly what
+    // sorting every allowed logit gives, ties included.
+    edet_test::Random rng(2024);
+    for (int trial = 0; trial < 60; ++trial) {
+        const int num_classes = rng.integer(1, 12);
+        const int anchors = rng.integer(1, 3);
+        const int levels = rng.integer(1, 4);
+        const bool ties = trial % 3 == 0;  // logits drawn from a few values
+        std::vector<std::vector<float>> storage;
+        std::vector<TensorView<const float>> class_out;
+        storage.reserve(static_cast<std::size_t>(levels));
+        for (int l = 0; l < levels; ++l) {
+            const Shape s{1, rng.integer(1, 9), rng.integer(1, 9), anchors * num_classes};
+            std::vector<float> v(s.numel());
+            for (auto& x : v) x = ties ? static_cast<float>(rng.integer(-3, 3)) : rng.uniform(-8.0f, 4.0f);
+            storage.push_back(std::move(v));
+            class_out.emplace_back(storage.back().data(), s);
+        }
+        std::vector<char> allowed;
+        if (trial % 4 == 1) {
+            allowed.assign(static_cast<std::size_t>(num_classes), 1);
+            for (auto& a : allowed) a = static_cast<char>(rng.integer(0, 1));
+        }
+        std::vector<Candidate> all;
+        std::int64_t index = 0;
+        for (const auto& level : storage)
+            for (float x : level) {
+                const int cls = static_cast<int>(index % num_classes);
+                if (allowed.empty() || allowed[static_cast<std::size_t>(cls)]) all.push_back({index, x});
+                ++index;
+            }
+        std::stable_sort(all.begin(), all.end(), [](const Candidate& a, const Candidate& b) {
+            return a.logit > b.logit || (a.logit == b.logit && a.index < b.index);
+        });
+        for (int k : {1, 7, 100, static_cast<int>(index / 2) + 1, static_cast<int>(index) + 5}) {
+            const std::vector<Candidate> got = top_k_logits(class_out, 0, k, num_classes, allowed);
+            const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(k), all.size());
+            INFO("trial ", trial, " k ", k, " classes ", num_classes, " total ", index, " ties ", ties);
+            REQUIRE(got.size() == n);
+            for (std::size_t i = 0; i < n; ++i) {
+                REQUIRE(got[i].index == all[i].index);
+                REQUIRE(got[i].logit == all[i].logit);
+            }
+        }
+    }
+}
