@@ -25,6 +25,7 @@
 
 #include "edet/core/error.hpp"
 #include "edet/kernels/activation.hpp"
+#include "edet/kernels/conv_common.hpp"
 #include "edet/kernels/padding.hpp"
 #include "edet/tensor/aligned_buffer.hpp"
 #include "edet/tensor/shape.hpp"
@@ -119,52 +120,16 @@ inline void dense_conv(const DenseConvArgs& a) {
 namespace detail {
 namespace dense {
 
-using vfloat = xsimd::batch<float>;
-// Output channels per SIMD register: 16 with AVX-512, 8 with AVX2, 4 with SSE.
-inline constexpr int kLanes = static_cast<int>(vfloat::size);
-
-// relu/relu6/none as `x < lo ? lo : x`, `x > hi ? hi : x` (NaN and -0 pass as in
-// ref::activate); swish/sigmoid run per output row through apply_activation.
-struct Clamp {
-    float lo, hi;
-};
-inline Clamp clamp_for(Activation act) {
-    constexpr float inf = std::numeric_limits<float>::infinity();
-    switch (act) {
-        case Activation::relu: return {0.0f, inf};
-        case Activation::relu6: return {0.0f, 6.0f};
-        default: return {-inf, inf};
-    }
-}
-inline bool needs_row_activation(Activation act) {
-    return act == Activation::swish || act == Activation::sigmoid;
-}
-inline float clamp(float x, Clamp c) {
-    x = x < c.lo ? c.lo : x;
-    return x > c.hi ? c.hi : x;
-}
-inline vfloat clamp(vfloat x, vfloat lo, vfloat hi) {
-    x = xsimd::select(x < lo, lo, x);
-    return xsimd::select(x > hi, hi, x);
-}
-inline float madd(float x, float w, float acc) {
-#if defined(__FMA__)
-    return std::fma(x, w, acc);
-#else
-    return acc + x * w;
-#endif
-}
-
-// Output columns [lo, hi) whose taps all fall inside the input.
-struct Interior {
-    int lo, hi;
-};
-inline Interior interior_columns(int in, int kernel, int stride, int pad_before, int out) {
-    const int lo = std::min((pad_before + stride - 1) / stride, out);
-    const int span = in - kernel + pad_before;
-    const int hi = span < 0 ? 0 : std::min(span / stride + 1, out);
-    return {lo, std::max(lo, hi)};
-}
+// Shared with the other convolution kernel (conv_common.hpp).
+using conv::vfloat;
+using conv::kLanes;
+using conv::Clamp;
+using conv::clamp_for;
+using conv::needs_row_activation;
+using conv::clamp;
+using conv::madd;
+using conv::Interior;
+using conv::interior_columns;
 
 // Rows [row_begin, row_end), output channels vectorised (cout >= kLanes). KT/ST/CT > 0 fix
 // kernel, stride and input channels at compile time (the stem: 3, 2, 3).
