@@ -1,20 +1,16 @@
-// tests/detect/fixture_reader.hpp - a minimal safetensors reader for the detect tests.
+// tests/detect/fixture_reader.hpp - fixture tensors for the detect tests.
 //
-// Reads F32 tensors by name from ../shared/fixtures/*.safetensors so the post-processing
-// tests do not depend on the io layer's reader (being written in parallel). It scans the
-// JSON header for "name":{"dtype":"F32","shape":[...],"data_offsets":[a,b]} and nothing
-// else; it is test scaffolding, not a general parser.
+// Reads F32 tensors by name from ../shared/fixtures/*.safetensors (io::SafeTensorsFile)
+// and converts the reference's NCHW maps to NHWC.
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "edet/core/error.hpp"
-#include "edet/io/image.hpp"
+#include "edet/io/safetensors.hpp"
 
 namespace edet_test {
 
@@ -23,70 +19,20 @@ struct FixtureTensor {
     std::vector<float> values;
 };
 
+// A fixture file read through the library's validating safetensors reader.
 class FixtureFile {
 public:
-    explicit FixtureFile(const std::string& path) : path_(path), bytes_(edet::io::read_file_bytes(path)) {
-        if (bytes_.size() < 8) edet::fail("safetensors", path, "shorter than 8 bytes");
-        std::uint64_t n = 0;
-        for (int i = 7; i >= 0; --i) n = (n << 8) | bytes_[static_cast<std::size_t>(i)];
-        if (n > bytes_.size() - 8) edet::fail("safetensors", path, "header longer than the file");
-        header_.assign(reinterpret_cast<const char*>(bytes_.data() + 8), static_cast<std::size_t>(n));
-        data_start_ = 8 + static_cast<std::size_t>(n);
-    }
+    explicit FixtureFile(const std::string& path) : file_(edet::io::SafeTensorsFile::open(path)) {}
 
     FixtureTensor read(const std::string& name) const {
-        const std::string key = "\"" + name + "\"";
-        std::size_t at = header_.find(key + ":");
-        if (at == std::string::npos) edet::fail("tensor '" + name + "'", path_, "not found");
-        const std::size_t end = header_.find('}', at);
-        const std::string entry = header_.substr(at, end - at);
-        if (entry.find("\"F32\"") == std::string::npos) edet::fail("tensor '" + name + "'", path_, "not F32");
-        FixtureTensor t;
-        t.shape = numbers(entry, "\"shape\"");
-        const std::vector<std::int64_t> off = numbers(entry, "\"data_offsets\"");
-        if (off.size() != 2 || off[1] < off[0] || data_start_ + static_cast<std::size_t>(off[1]) > bytes_.size())
-            edet::fail("tensor '" + name + "'", path_, "bad data_offsets");
-        const std::size_t count = static_cast<std::size_t>(off[1] - off[0]) / 4;
-        t.values.resize(count);
-        const std::uint8_t* p = bytes_.data() + data_start_ + static_cast<std::size_t>(off[0]);
-        for (std::size_t i = 0; i < count; ++i) {
-            std::uint32_t u = static_cast<std::uint32_t>(p[4 * i]) | (static_cast<std::uint32_t>(p[4 * i + 1]) << 8) |
-                              (static_cast<std::uint32_t>(p[4 * i + 2]) << 16) |
-                              (static_cast<std::uint32_t>(p[4 * i + 3]) << 24);
-            float f;
-            static_assert(sizeof f == sizeof u, "float is 32-bit");
-            std::memcpy(&f, &u, 4);
-            t.values[i] = f;
-        }
-        return t;
+        const edet::io::TensorInfo* info = file_->find(name);
+        if (!info) edet::fail("tensor '" + name + "'", file_->path(), "not found");
+        if (info->dtype != edet::io::DType::f32) edet::fail("tensor '" + name + "'", file_->path(), "not F32");
+        return FixtureTensor{info->shape, file_->read_f32(name)};
     }
 
 private:
-    std::vector<std::int64_t> numbers(const std::string& entry, const std::string& field) const {
-        std::vector<std::int64_t> out;
-        std::size_t at = entry.find(field);
-        if (at == std::string::npos) edet::fail("field " + field, path_, "missing");
-        at = entry.find('[', at);
-        const std::size_t end = entry.find(']', at);
-        const char* s = entry.c_str() + at + 1;
-        const char* stop = entry.c_str() + end;
-        while (s < stop) {
-            char* next = nullptr;
-            const long long v = std::strtoll(s, &next, 10);
-            if (next == s) {
-                ++s;
-                continue;
-            }
-            out.push_back(v);
-            s = next;
-        }
-        return out;
-    }
-
-    std::string path_;
-    std::vector<std::uint8_t> bytes_;
-    std::string header_;
-    std::size_t data_start_ = 0;
+    std::unique_ptr<edet::io::SafeTensorsFile> file_;
 };
 
 // NCHW (n, c, h, w) -> NHWC values.
