@@ -3,6 +3,8 @@
 # missing (idempotent; needs root or sudo for apt-get). Usage: scripts/install-deps.sh [--fuzz]
 set -euo pipefail
 packages=(g++ cmake make pkg-config libeigen3-dev libxsimd-dev libstb-dev doctest-dev python3)
+# curl and wget: the checkpoint download tests run both against a loopback HTTP server.
+packages+=(curl wget)
 # clang-14 + its runtime give libFuzzer for the bounded fuzz runs.
 packages+=(clang-14 libclang-rt-14-dev libomp-14-dev)
 missing=()
