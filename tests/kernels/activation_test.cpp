@@ -72,6 +72,42 @@ TEST_CASE("activation: exp_batch is within 1 ulp of the correctly rounded e^x on
     CHECK(max_rel < 1.2e-7);
 }
 
+TEST_CASE("activation: exp_fast_batch (sigmoid, swish) is within 2 ulp of e^x on [-86.6, 88.72]") {
+    const std::size_t count = 17528 * 8 + 3;  // -86.6 .. ~88.7 every 1/800, then the top end
+    std::vector<float> x(count), got(count);
+    for (std::size_t i = 0; i < count; ++i) x[i] = std::min(-86.6f + static_cast<float>(i) / 800.0f, 88.7228f);
+    alignas(64) float v[k::kFloatLanes];
+    for (std::size_t i = 0; i < count; ++i) {
+        for (auto& e : v) e = x[i];
+        k::exp_fast_batch(k::FloatBatch::load_aligned(v)).store_aligned(v);
+        got[i] = v[0];
+    }
+    std::int64_t max_ulp = 0;
+    float worst = 0.0f;
+    for (std::size_t i = 0; i < count; ++i) {
+        const float rounded = static_cast<float>(std::exp(static_cast<double>(x[i])));
+        REQUIRE(std::isfinite(got[i]));
+        const std::int64_t u = ulp_distance(got[i], rounded);
+        if (u > max_ulp) {
+            max_ulp = u;
+            worst = x[i];
+        }
+    }
+    MESSAGE("exp_fast_batch over [-86.6, 88.72]: max ", max_ulp, " ulp vs correctly rounded (at x = ", worst, ")");
+    CHECK(max_ulp <= 2);
+    const float inf = std::numeric_limits<float>::infinity();
+    for (auto& e : v) e = 88.73f;
+    k::exp_fast_batch(k::FloatBatch::load_aligned(v)).store_aligned(v);
+    CHECK(v[0] == inf);
+    for (auto& e : v) e = std::numeric_limits<float>::quiet_NaN();
+    k::exp_fast_batch(k::FloatBatch::load_aligned(v)).store_aligned(v);
+    CHECK(std::isnan(v[0]));
+    for (auto& e : v) e = -1000.0f;  // the documented floor, e^-86.6
+    k::exp_fast_batch(k::FloatBatch::load_aligned(v)).store_aligned(v);
+    CHECK(v[0] > 0.0f);
+    CHECK(v[0] < 3e-38f);
+}
+
 TEST_CASE("activation: limits and special values") {
     const float inf = std::numeric_limits<float>::infinity();
     const float nan = std::numeric_limits<float>::quiet_NaN();

@@ -104,48 +104,6 @@ inline int depth_block(int cin) {
     return (cin + blocks - 1) / blocks;
 }
 
-// exp(x) for float32, about 1 ulp on [-87.3, 88.3]. Below -87.3 it returns e^-87.3
-// (1.2e-38: sigmoid and swish then round to their limits), above ~88.38 +inf (as
-// std::exp does above 88.72, so x / (1 + e^-x) gives -0 or NaN for x = -inf as the
-// reference does). NaN propagates.
-// Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2; exp(r) = 1 + r + r^2 P(r) with the
-// degree-5 minimax coefficients published with the Cephes library (expf.c).
-inline Batch exp(Batch x) {
-    // max/min return the second operand when one is NaN: keep x second.
-    x = xsimd::max(Batch(-87.3f), x);
-    x = xsimd::min(Batch(88.7f), x);  // n <= 128: 2^128 is built as +inf
-    // Round x*log2(e) to an integer n with the 1.5*2^23 shifter; +127 puts the biased
-    // exponent of 2^n in the low bits of the shifted value.
-    const Batch shifter(12582912.0f + 127.0f);
-    Batch t = xsimd::fma(x, Batch(1.44269504088896341f), shifter);
-    const Batch n = t - shifter;
-    Batch r = xsimd::fnma(n, Batch(0.693359375f), x);   // ln2 high part (exact product)
-    r = xsimd::fnma(n, Batch(-2.12194440e-4f), r);      // ln2 low part
-    Batch p(1.9875691500e-4f);
-    p = xsimd::fma(p, r, Batch(1.3981999507e-3f));
-    p = xsimd::fma(p, r, Batch(8.3334519073e-3f));
-    p = xsimd::fma(p, r, Batch(4.1665795894e-2f));
-    p = xsimd::fma(p, r, Batch(1.6666665459e-1f));
-    p = xsimd::fma(p, r, Batch(5.0000001201e-1f));
-    p = xsimd::fma(p, r * r, r + Batch(1.0f));
-    using IntBatch = xsimd::batch<std::int32_t>;
-    const IntBatch bits = xsimd::bitwise_cast<IntBatch>(t) << 23;
-    return p * xsimd::bitwise_cast<Batch>(bits);
-}
-
-// The epilogue's activation, ref::activate on a vector. x is the second operand of
-// max/min so a NaN passes through as it does in the reference.
-inline Batch activate(Batch x, Activation act) {
-    switch (act) {
-        case Activation::none: return x;
-        case Activation::relu: return xsimd::max(Batch(0.0f), x);
-        case Activation::relu6: return xsimd::min(Batch(6.0f), xsimd::max(Batch(0.0f), x));
-        case Activation::swish: return x / (Batch(1.0f) + exp(-x));
-        case Activation::sigmoid: return Batch(1.0f) / (Batch(1.0f) + exp(-x));
-    }
-    return x;
-}
-
 // What the micro-kernel does around its K loop.
 struct TileJob {
     const float* init = nullptr;   // first depth block: bias of the panel's columns (nullptr: 0)
@@ -165,7 +123,7 @@ __attribute__((noinline))
 void finish_tile(int rows, float* c, std::size_t ldc, const TileJob& job) {
     for (int m = 0; m < rows; ++m) {
         for (int v = 0; v < NV; ++v) {
-            Batch y = activate(Batch::load_unaligned(c + m * ldc + v * kLanes), job.activation);
+            Batch y = activate_batch(Batch::load_unaligned(c + m * ldc + v * kLanes), job.activation);
             if (job.residual) y += Batch::load_unaligned(job.residual + m * job.residual_stride + v * kLanes);
             y.store_unaligned(c + m * ldc + v * kLanes);
         }
