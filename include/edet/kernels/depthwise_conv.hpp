@@ -62,7 +62,19 @@ struct DepthwiseConvArgs {
     Activation activation = Activation::none;
     int row_begin = 0;   // flattened output row n*out_h + y
     int row_end = -1;    // -1: all rows
+    // Row window (for a producer fused in front, nn::MBConv): when input_rows > 0, `input`
+    // holds only the rows [input_row0, input_row0 + input_rows) of the image (input_shape.n
+    // must be 1), and every row the requested output rows read must lie in that window.
+    int input_row0 = 0;
+    int input_rows = 0;  // 0: input holds the whole tensor
 };
+
+// The input rows [first, last) that output rows [row_begin, row_end) of one image read.
+inline std::pair<int, int> depthwise_input_rows(int row_begin, int row_end, int in_h, int kernel, int stride, int pad_top) {
+    const int first = std::max(0, row_begin * stride - pad_top);
+    const int last = std::min(in_h, (row_end - 1) * stride - pad_top + kernel);
+    return {first, std::max(first, last)};
+}
 
 // [c][1][k][k] (PyTorch) -> [k][k][c].
 inline AlignedBuffer<float> pack_depthwise_weights(const float* w_c1kk, int channels, int kernel) {
@@ -97,8 +109,23 @@ inline void validate(const DepthwiseConvArgs& a) {
     const int end = a.row_end < 0 ? rows : a.row_end;
     if (a.row_begin < 0 || a.row_begin > end || end > rows)
         fail("row range", where, cat("[", a.row_begin, ", ", end, ") outside [0, ", rows, ")"));
+    std::size_t input_floats = a.input_shape.numel();
+    if (a.input_rows > 0) {
+        if (a.input_shape.n != 1) fail("row window", where, cat("needs one image, input is ", a.input_shape.str()));
+        if (a.input_row0 < 0 || a.input_row0 + a.input_rows > a.input_shape.h)
+            fail("row window", where, cat("rows [", a.input_row0, ", ", a.input_row0 + a.input_rows, ") outside [0, ", a.input_shape.h, ")"));
+        if (a.row_begin < end) {
+            const auto need = depthwise_input_rows(a.row_begin, end, a.input_shape.h, a.kernel, a.stride, a.pad.top);
+            if (need.first < a.input_row0 || need.second > a.input_row0 + a.input_rows)
+                fail("row window", where, cat("output rows [", a.row_begin, ", ", end, ") read input rows [", need.first, ", ", need.second,
+                                              "), the window holds [", a.input_row0, ", ", a.input_row0 + a.input_rows, ")"));
+        }
+        input_floats = static_cast<std::size_t>(a.input_rows) * a.input_shape.w * a.input_shape.c;
+    } else if (a.input_row0 != 0) {
+        fail("row window", where, "input_row0 without input_rows");
+    }
     const std::less<const float*> before;
-    if (before(a.output, a.input + a.input_shape.numel()) && before(a.input, a.output + a.output_shape.numel()))
+    if (before(a.output, a.input + input_floats) && before(a.input, a.output + a.output_shape.numel()))
         fail("buffers", where, "output overlaps input");
 }
 
@@ -122,7 +149,7 @@ inline void depthwise_conv(const DepthwiseConvArgs& a) {
                     for (int kx = 0; kx < a.kernel; ++kx) {
                         const int ix = ox * a.stride + kx - a.pad.left;
                         if (ix < 0 || ix >= is.w) continue;
-                        const float x = a.input[((static_cast<std::size_t>(n) * is.h + iy) * is.w + ix) * c + ch];
+                        const float x = a.input[((static_cast<std::size_t>(n) * is.h + static_cast<std::size_t>(iy - a.input_row0)) * is.w + ix) * c + ch];
                         const float w = a.weights[(static_cast<std::size_t>(ky) * a.kernel + kx) * c + ch];
                         acc += x * w;
                     }
@@ -210,10 +237,13 @@ void rows_simd(const DepthwiseConvArgs& a, int row_begin, int row_end) {
     const vfloat lo(cl.lo), hi(cl.hi);
     const bool use_clamp = a.activation == Activation::relu || a.activation == Activation::relu6;
 
+    const int row0 = a.input_row0;
+    const int row_limit = a.input_rows > 0 ? row0 + a.input_rows : H;  // rows present: [row0, row_limit)
     for (int r = row_begin; r < row_end; ++r) {
         const int n = r / os.h, oy = r % os.h;
         const int iy0 = oy * S - a.pad.top;  // input row of tap ky = 0
         const int ky0 = std::max(0, -iy0), ky1 = std::min(K, H - iy0);
+        // Row iy of image n is at img + (iy - row0) * in_row (row0 > 0 only for a row window).
         const float* img = a.input + static_cast<ptrdiff_t>(n) * H * in_row;
         float* out = a.output + static_cast<ptrdiff_t>(r) * OW * C;
 
@@ -242,7 +272,7 @@ void rows_simd(const DepthwiseConvArgs& a, int row_begin, int row_end) {
                 const int c = std::min(c0, C - kLanes);
                 vfloat acc(0.0f);
                 for (int ky = ky0; ky < ky1; ++ky) {
-                    const float* src = img + (iy0 + ky) * in_row + c;
+                    const float* src = img + (iy0 + ky - row0) * in_row + c;
                     const float* wk = a.weights + ky * KC + c;
                     for (int kx = kx0; kx < kx1; ++kx)
                         acc = xsimd::fma(vfloat::load_unaligned(src + static_cast<ptrdiff_t>(ix0 + kx) * C),
@@ -257,15 +287,15 @@ void rows_simd(const DepthwiseConvArgs& a, int row_begin, int row_end) {
         auto window = [&](int ox, auto width) {
             constexpr int P = decltype(width)::value;
             const float* cols = img + static_cast<ptrdiff_t>(ox * S - pl) * C;  // column of tap kx = 0
-            const float* src = cols + static_cast<ptrdiff_t>(iy0 + ky0) * in_row;  // first tap row inside
+            const float* src = cols + static_cast<ptrdiff_t>(iy0 + ky0 - row0) * in_row;  // first tap row inside
             float* dst = out + static_cast<ptrdiff_t>(ox) * C;
             // The input rows the next output row adds (iy0 + K ... + S - 1) come from memory:
             // ask for this block's part of them now so they are in cache one row ahead
             // (measured 2.1 -> 1.6 ms on 128x128x144 k3 s1, on a noisy shared machine).
             for (int extra = 0; extra < S; ++extra) {
                 const int iy = iy0 + K + extra;
-                if (iy < 0 || iy >= H) continue;
-                const char* ahead = reinterpret_cast<const char*>(cols + static_cast<ptrdiff_t>(iy) * in_row);
+                if (iy < row0 || iy >= row_limit) continue;
+                const char* ahead = reinterpret_cast<const char*>(cols + static_cast<ptrdiff_t>(iy - row0) * in_row);
                 const ptrdiff_t bytes = static_cast<ptrdiff_t>(P) * S * C * static_cast<ptrdiff_t>(sizeof(float));
                 for (ptrdiff_t b = 0; b < bytes; b += 64) __builtin_prefetch(ahead + b);
             }
@@ -297,7 +327,7 @@ void rows_simd(const DepthwiseConvArgs& a, int row_begin, int row_end) {
                 const int c = std::min(c0, C - kLanes);
                 vfloat acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
                 for (int ky = ky0; ky < ky1; ++ky) {
-                    const float* src = src0 + (iy0 + ky) * in_row + c;
+                    const float* src = src0 + (iy0 + ky - row0) * in_row + c;
                     const float* wk = a.weights + ky * KC + c;
                     for (int kx = 0; kx < K; ++kx) {
                         const vfloat wv = vfloat::load_unaligned(wk + kx * C);
@@ -326,6 +356,7 @@ inline void rows_scalar(const DepthwiseConvArgs& a, int row_begin, int row_end) 
     const Shape& os = a.output_shape;
     const int K = a.kernel, S = a.stride, C = is.c, H = is.h, W = is.w, OW = os.w;
     const Clamp cl = clamp_for(a.activation);
+    const int row0 = a.input_row0;
     for (int r = row_begin; r < row_end; ++r) {
         const int n = r / os.h, oy = r % os.h;
         const int iy0 = oy * S - a.pad.top;
@@ -339,7 +370,7 @@ inline void rows_scalar(const DepthwiseConvArgs& a, int row_begin, int row_end) 
                 float acc = 0.0f;
                 for (int ky = ky0; ky < ky1; ++ky)
                     for (int kx = kx0; kx < kx1; ++kx)
-                        acc = madd(img[(static_cast<ptrdiff_t>(iy0 + ky) * W + ix0 + kx) * C + ch],
+                        acc = madd(img[(static_cast<ptrdiff_t>(iy0 + ky - row0) * W + ix0 + kx) * C + ch],
                                    a.weights[(static_cast<ptrdiff_t>(ky) * K + kx) * C + ch], acc);
                 if (a.bias) acc += a.bias[ch];
                 out[static_cast<ptrdiff_t>(ox) * C + ch] = clamp(acc, cl);

@@ -115,18 +115,30 @@ struct TileJob {
 };
 
 // The activation + residual epilogue on a finished tile in memory (L1-hot). Kept out of
-// the micro-kernel so exp's temporaries never compete with the accumulators for registers.
+// the micro-kernel so exp's temporaries never compete with the accumulators for registers;
+// the activation is a template argument so its vector code is inlined in the loop.
+template <int NV, Activation A>
+inline void finish_tile_with(int rows, float* c, std::size_t ldc, const TileJob& job) {
+    for (int m = 0; m < rows; ++m) {
+        for (int v = 0; v < NV; ++v) {
+            Batch y = activate_batch(Batch::load_unaligned(c + m * ldc + v * kLanes), A);
+            if (job.residual) y += Batch::load_unaligned(job.residual + m * job.residual_stride + v * kLanes);
+            y.store_unaligned(c + m * ldc + v * kLanes);
+        }
+    }
+}
+
 template <int NV>
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
 void finish_tile(int rows, float* c, std::size_t ldc, const TileJob& job) {
-    for (int m = 0; m < rows; ++m) {
-        for (int v = 0; v < NV; ++v) {
-            Batch y = activate_batch(Batch::load_unaligned(c + m * ldc + v * kLanes), job.activation);
-            if (job.residual) y += Batch::load_unaligned(job.residual + m * job.residual_stride + v * kLanes);
-            y.store_unaligned(c + m * ldc + v * kLanes);
-        }
+    switch (job.activation) {
+        case Activation::none: return finish_tile_with<NV, Activation::none>(rows, c, ldc, job);
+        case Activation::relu: return finish_tile_with<NV, Activation::relu>(rows, c, ldc, job);
+        case Activation::relu6: return finish_tile_with<NV, Activation::relu6>(rows, c, ldc, job);
+        case Activation::swish: return finish_tile_with<NV, Activation::swish>(rows, c, ldc, job);
+        case Activation::sigmoid: return finish_tile_with<NV, Activation::sigmoid>(rows, c, ldc, job);
     }
 }
 

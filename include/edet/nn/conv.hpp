@@ -168,6 +168,45 @@ public:
         }
     }
 
+    // Building blocks for layers that fuse convs (nn::MBConv). Both run on the calling
+    // thread only, with exactly the arithmetic of forward(), so fused and unfused results
+    // are bit-identical.
+    // Pointwise: `rows` pixels of `in` (in_channels floats each) -> `out` (out_channels each).
+    void pointwise_rows(const float* in, std::size_t rows, float* out) const {
+        if (spec_.kind != ConvKind::pointwise) fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::pointwise_rows", "not a pointwise conv");
+        kernels::PointwiseConvArgs a;
+        a.input = in;
+        a.rows = rows;
+        a.weights = &pointwise_;
+        a.bias = bias_.empty() ? nullptr : bias_.data();
+        a.output = out;
+        a.activation = spec_.activation;
+        kernels::pointwise_conv(a);
+    }
+    // Depthwise: output rows [row_begin, row_end) of one image (`image` = that image's
+    // input shape, n = 1) into `out_image` (the image's whole output), reading only the
+    // input rows [window_row0, window_row0 + window_rows) held contiguously at `window`.
+    void depthwise_rows(const float* window, int window_row0, int window_rows, const Shape& image, float* out_image,
+                        int row_begin, int row_end) const {
+        if (spec_.kind != ConvKind::depthwise) fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::depthwise_rows", "not a depthwise conv");
+        kernels::DepthwiseConvArgs a;
+        a.input = window;
+        a.input_shape = image;
+        a.input_row0 = window_row0;
+        a.input_rows = window_rows;
+        a.weights = packed_.data();
+        a.bias = bias_.empty() ? nullptr : bias_.data();
+        a.output = out_image;
+        a.output_shape = plan(image);
+        a.kernel = spec_.kernel;
+        a.stride = spec_.stride;
+        a.pad = padding_for(image);
+        a.activation = spec_.activation;
+        a.row_begin = row_begin;
+        a.row_end = row_end;
+        kernels::depthwise_conv(a);
+    }
+
     // Multiply-adds of one forward on `in` (conv only; BN is folded, activations not counted).
     double macs(const Shape& in) const {
         const Shape os = plan(in);

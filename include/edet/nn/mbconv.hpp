@@ -8,9 +8,22 @@
 //   SE (B-series; none in Lite):  s = mean_hw(x); g = sigmoid(W_e swish(W_r s + b_r) + b_e);
 //     x *= g.
 // No activation follows the last BN. Names follow timm (conv_dw, bn1, se.conv_reduce, ...).
+//
+// Expand and depthwise run fused, by row bands: the expanded tensor (mid_channels wide, up
+// to 6x the block's input; 25 MB in D0's blocks.1.0) never exists whole. Each thread takes
+// a band of output rows and walks it in chunks; for a chunk it expands just the input rows
+// the depthwise window reads into a small per-thread window buffer (kWindowBytes, L2-sized),
+// keeping the rows the previous chunk already expanded, then runs the depthwise conv on the
+// window. Only the depthwise output is written to memory, because SE needs all of it before
+// the projection. Every value is computed by the same kernels with the same arithmetic as
+// the unfused expand -> depthwise, so results are bit-identical (and independent of the
+// thread count); the rows on a band boundary are expanded by both threads.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "edet/core/parallel.hpp"
@@ -74,6 +87,14 @@ private:
     std::vector<float> reduce_w_, reduce_b_, expand_w_, expand_b_;
 };
 
+// A grow-only scratch buffer of the calling thread (the fused MBConv's window). It lives as
+// long as the thread (OpenMP keeps its workers), so it is allocated once per thread and size.
+inline float* thread_scratch(std::size_t floats) {
+    thread_local AlignedBuffer<float> buffer;
+    if (buffer.size() < floats) buffer = AlignedBuffer<float>(floats);
+    return buffer.data();
+}
+
 struct MBConvSpec {
     std::string prefix;  // "backbone.blocks.{stage}.{block}"
     bool depthwise_separable = false;  // expand ratio 1 (stage 0)
@@ -124,8 +145,8 @@ public:
     std::size_t scratch_floats(const Shape& in) const {
         const Shape e = expanded(in);
         const Shape d = depthwise_.plan(e);
+        (void)e;
         std::size_t n = round16(d.numel());
-        if (!spec_.depthwise_separable) n += round16(e.numel());
         if (spec_.se_reduced > 0) n += se_.scratch_floats(d);
         return n;
     }
@@ -135,20 +156,68 @@ public:
         const Shape d = depthwise_.plan(e);
         TensorView<float> dw(scratch, d);
         float* rest = scratch + round16(d.numel());
-        if (spec_.depthwise_separable) {
-            depthwise_.forward(in, dw);
-        } else {
-            TensorView<float> ex(rest, e);
-            rest += round16(e.numel());
-            expand_.forward(in, ex);
-            depthwise_.forward(ex, dw);
-        }
+        if (spec_.depthwise_separable) depthwise_.forward(in, dw);
+        else expand_depthwise(in, dw);
         if (spec_.se_reduced > 0) se_.forward(dw, rest);
         project_.forward(dw, out, spec_.has_skip() ? in.data() : nullptr);
     }
 
+    // Bytes of one thread's window of expanded rows (see the top of the file): about half
+    // an L2 cache, at least the kernel's rows.
+    static constexpr std::size_t kWindowBytes = 256 * 1024;
+
 private:
     static std::size_t round16(std::size_t n) { return (n + 15) / 16 * 16; }
+
+    // dw = depthwise(expand(in)), fused by row bands.
+    void expand_depthwise(TensorView<const float> in, TensorView<float> dw) const {
+        const Shape is = in.shape();
+        const Shape d = dw.shape();
+        const int mid = spec_.mid_channels, K = spec_.kernel, S = spec_.stride;
+        const Shape image{1, is.h, is.w, mid};
+        const int pad_top = depthwise_.padding_for(image).top;
+        const std::size_t row_floats = static_cast<std::size_t>(is.w) * mid;
+        const std::size_t in_row_floats = static_cast<std::size_t>(is.w) * is.c;
+        const std::size_t out_image_floats = static_cast<std::size_t>(d.h) * d.w * mid;
+        // Output rows per chunk: the window holds (chunk - 1) * S + K input rows.
+        const int budget_rows = static_cast<int>(std::min<std::size_t>(1 << 20, kWindowBytes / (row_floats * sizeof(float))));
+        const int chunk = std::max(1, (budget_rows - K) / S + 1);
+        const std::size_t window_floats = static_cast<std::size_t>((chunk - 1) * S + K) * row_floats;
+        const std::int64_t work_per_row = static_cast<std::int64_t>(S) * is.w * is.c * mid +
+                                          static_cast<std::int64_t>(K) * K * d.w * mid;
+        const float* src = in.data();
+        float* dst = dw.data();
+        parallel_for(0, static_cast<std::int64_t>(d.n) * d.h, grain_for(work_per_row), [&](std::int64_t r0, std::int64_t r1) {
+            float* window = thread_scratch(window_floats);
+            for (std::int64_t r = r0; r < r1;) {
+                const int b = static_cast<int>(r / d.h);
+                const int y_end = static_cast<int>(std::min<std::int64_t>(r1, static_cast<std::int64_t>(b + 1) * d.h) - static_cast<std::int64_t>(b) * d.h);
+                const float* image_in = src + static_cast<std::size_t>(b) * is.h * in_row_floats;
+                float* image_out = dst + static_cast<std::size_t>(b) * out_image_floats;
+                int lo = 0, hi = 0;  // the window holds the expanded input rows [lo, hi)
+                for (int oy = static_cast<int>(r - static_cast<std::int64_t>(b) * d.h); oy < y_end;) {
+                    const int oy1 = std::min(oy + chunk, y_end);
+                    const auto need = kernels::depthwise_input_rows(oy, oy1, is.h, K, S, pad_top);
+                    if (need.first >= lo && need.first < hi) {  // keep the rows still needed
+                        std::memmove(window, window + static_cast<std::size_t>(need.first - lo) * row_floats,
+                                     static_cast<std::size_t>(hi - need.first) * row_floats * sizeof(float));
+                    } else {
+                        hi = need.first;
+                    }
+                    lo = need.first;
+                    if (need.second > hi) {
+                        expand_.pointwise_rows(image_in + static_cast<std::size_t>(hi) * in_row_floats,
+                                               static_cast<std::size_t>(need.second - hi) * is.w,
+                                               window + static_cast<std::size_t>(hi - lo) * row_floats);
+                        hi = need.second;
+                    }
+                    depthwise_.depthwise_rows(window, lo, hi - lo, image, image_out, oy, oy1);
+                    oy = oy1;
+                }
+                r = static_cast<std::int64_t>(b) * d.h + y_end;
+            }
+        });
+    }
 
     Shape expanded(const Shape& in) const {
         if (in.c != spec_.in_channels)
