@@ -22,13 +22,15 @@
 // the same thread count (bench/machine_peak.hpp; --no-peak skips it); --json prints the
 // same as one JSON line.
 //
-// Thread waiting: libgomp's workers spin (OMP_WAIT_POLICY unset = spin up to ~300k
-// iterations) after each parallel region. A forward runs ~500 short regions, so on a
-// loaded or 2-core machine the spinning worker takes the core the master needs: we measured
-// 2-thread latencies 3-5x worse than with OMP_WAIT_POLICY=passive. libgomp reads the
-// variable once at start-up, so when it is unset edet-bench sets it to passive and re-executes
-// itself; set OMP_WAIT_POLICY=active (or passive) yourself to choose. The policy in effect
-// is printed ("wait_policy" in --json).
+// Thread waiting: edet-bench measures what a program linking edet gets, so it leaves
+// OpenMP's wait policy to the environment. libgomp's default (OMP_WAIT_POLICY unset) lets a
+// worker spin ~300k iterations after each parallel region before it sleeps; a forward runs
+// a few hundred short regions, so on an idle machine the workers stay awake for the whole
+// forward. OMP_WAIT_POLICY=passive makes every region wake sleeping workers: on the 2-vCPU
+// VM of 2026-12-03 (idle) that made D0 at 2 threads 135 ms instead of 84 ms (1 thread:
+// 122 ms), because waking a halted vCPU costs tens of microseconds. On a machine loaded by
+// other jobs it is the other way round (2026-11-25: spinning cost 3-5x at 2 threads): export
+// OMP_WAIT_POLICY=passive there. The policy in effect is printed ("wait_policy" in --json).
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -438,13 +440,6 @@ int run(const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    // See "Thread waiting" above; EDET_BENCH_REEXEC guards against a loop if exec fails.
-    if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("EDET_BENCH_REEXEC")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        setenv("EDET_BENCH_REEXEC", "1", 1);
-        execv("/proc/self/exe", argv);  // returns only on failure: continue with the default policy
-        unsetenv("OMP_WAIT_POLICY");
-    }
     try {
         const Options opt = parse(argc, argv);
         if (!edet::cpu_supports_compiled_arch()) {

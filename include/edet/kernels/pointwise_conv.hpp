@@ -289,6 +289,26 @@ inline PackedPointwiseWeights pack_pointwise_weights(const float* w_out_in, int 
     return p;
 }
 
+// out = the packed weights with input channel ci's row scaled by scale[ci], in the same
+// layout (packed_size floats), for PointwiseConvArgs::packed. This is how a per-image
+// channel gate in front of the conv (squeeze-excite before MBConv's projection) is applied:
+// W (g . x) = (W diag(g)) x, cin * cout multiplies instead of one pass over the input.
+inline void scale_packed_inputs(const PackedPointwiseWeights& w, const float* scale, float* out) {
+    namespace d = pointwise_detail;
+    if (!scale || !out) fail("buffers", "scale_packed_inputs", "scale and out must not be null");
+    std::size_t offset = 0;
+    for (int panel = 0; panel < d::panel_count(w.out_channels); ++panel) {
+        const std::size_t width = static_cast<std::size_t>(d::panel_width(w.out_channels, panel));
+        for (int ci = 0; ci < w.in_channels; ++ci) {
+            const float g = scale[ci];
+            const float* src = w.data.data() + offset + static_cast<std::size_t>(ci) * width;
+            float* dst = out + offset + static_cast<std::size_t>(ci) * width;
+            for (std::size_t j = 0; j < width; ++j) dst[j] = src[j] * g;
+        }
+        offset += static_cast<std::size_t>(w.in_channels) * width;
+    }
+}
+
 struct PointwiseConvArgs {
     const float* input = nullptr;
     std::size_t input_stride = 0;  // 0: in_channels
@@ -300,6 +320,9 @@ struct PointwiseConvArgs {
     float* output = nullptr;
     std::size_t output_stride = 0;  // 0: out_channels
     Activation activation = Activation::none;
+    // Replaces weights->data (same layout and size, 64-byte aligned): per-call weights such
+    // as scale_packed_inputs' output. nullptr: weights->data.
+    const float* packed = nullptr;
 };
 
 namespace pointwise_detail {
@@ -323,6 +346,8 @@ inline void validate(const PointwiseConvArgs& a) {
         fail("weights", where,
              cat("not packed by pack_pointwise_weights (cin=", a.weights->in_channels, " cout=",
                  a.weights->out_channels, " size=", a.weights->data.size(), ")"));
+    if (a.packed && reinterpret_cast<std::uintptr_t>(a.packed) % 64 != 0)
+        fail("packed weights", where, "must be 64-byte aligned");
     if (a.rows == 0) return;
     if (!a.input || !a.output) fail("buffers", where, "input and output must not be null");
     const std::size_t cin = static_cast<std::size_t>(a.weights->in_channels);
@@ -372,7 +397,7 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
     const int kc_max = blocking.depth > 0 ? blocking.depth : depth_block(cin);
     const std::size_t mc = static_cast<std::size_t>(std::max(blocking.rows, kTileRows));
     const int panels = panel_count(cout);
-    const float* packed = args.weights->data.data();
+    const float* packed = args.packed ? args.packed : args.weights->data.data();
     for (int k0 = 0; k0 < cin; k0 += kc_max) {
         const int kc = std::min(kc_max, cin - k0);
         for (std::size_t r0 = 0; r0 < args.rows; r0 += mc) {

@@ -171,8 +171,11 @@ public:
     // Building blocks for layers that fuse convs (nn::MBConv). Both run on the calling
     // thread only, with exactly the arithmetic of forward(), so fused and unfused results
     // are bit-identical.
-    // Pointwise: `rows` pixels of `in` (in_channels floats each) -> `out` (out_channels each).
-    void pointwise_rows(const float* in, std::size_t rows, float* out) const {
+    // Pointwise: `rows` pixels of `in` (in_channels floats each) -> `out` (out_channels each),
+    // + residual (same layout as out) if given; `packed` replaces the packed weights (a
+    // kernels::scale_packed_inputs copy of packed_pointwise()) if given.
+    void pointwise_rows(const float* in, std::size_t rows, float* out, const float* residual = nullptr,
+                        const float* packed = nullptr) const {
         if (spec_.kind != ConvKind::pointwise) fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::pointwise_rows", "not a pointwise conv");
         kernels::PointwiseConvArgs a;
         a.input = in;
@@ -180,9 +183,12 @@ public:
         a.weights = &pointwise_;
         a.bias = bias_.empty() ? nullptr : bias_.data();
         a.output = out;
+        a.residual = residual;
+        a.packed = packed;
         a.activation = spec_.activation;
         kernels::pointwise_conv(a);
     }
+    const kernels::PackedPointwiseWeights& packed_pointwise() const { return pointwise_; }
     // Depthwise: output rows [row_begin, row_end) of one image (`image` = that image's
     // input shape, n = 1) into `out_image` (the image's whole output), reading only the
     // input rows [window_row0, window_row0 + window_rows) held contiguously at `window`.

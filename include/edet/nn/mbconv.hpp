@@ -57,6 +57,25 @@ public:
         return static_cast<std::size_t>(in.n) * spec_.channels + spec_.channels + spec_.reduced;
     }
 
+    // gate[b][ch] for every image b of x (contiguous {n, h, w, channels}): the factors
+    // forward() multiplies x by. gate has n * channels floats; scratch as for forward().
+    void gates(TensorView<const float> x, float* gate, float* scratch) const {
+        if (x.c() != spec_.channels)
+            fail(cat("layer '", spec_.prefix, "'"), "SqueezeExcite::gates", cat("input has ", x.c(), " channels, expected ", spec_.channels));
+        kernels::SqueezeExciteArgs a;
+        a.input = x.data();
+        a.shape = x.shape();
+        a.reduced = spec_.reduced;
+        a.reduce_weights = reduce_w_.data();
+        a.reduce_bias = reduce_b_.data();
+        a.expand_weights = expand_w_.data();
+        a.expand_bias = expand_b_.data();
+        a.activation = spec_.activation;
+        a.gate = gate;
+        a.scratch = scratch;
+        kernels::squeeze_excite_gate(a);
+    }
+
     // x *= gate(x), in place; x contiguous {n, h, w, channels}.
     void forward(TensorView<float> x, float* scratch) const {
         if (x.c() != spec_.channels)
@@ -147,7 +166,7 @@ public:
         const Shape d = depthwise_.plan(e);
         (void)e;
         std::size_t n = round16(d.numel());
-        if (spec_.se_reduced > 0) n += se_.scratch_floats(d);
+        if (spec_.se_reduced > 0) n += se_.scratch_floats(d) + static_cast<std::size_t>(d.n) * round16(project_packed_floats()) + 16;
         return n;
     }
 
@@ -158,8 +177,9 @@ public:
         float* rest = scratch + round16(d.numel());
         if (spec_.depthwise_separable) depthwise_.forward(in, dw);
         else expand_depthwise(in, dw);
-        if (spec_.se_reduced > 0) se_.forward(dw, rest);
-        project_.forward(dw, out, spec_.has_skip() ? in.data() : nullptr);
+        const float* skip = spec_.has_skip() ? in.data() : nullptr;
+        if (spec_.se_reduced > 0) gated_project(dw, out, skip, rest);
+        else project_.forward(dw, out, skip);
     }
 
     // Bytes of one thread's window of expanded rows (see the top of the file): about half
@@ -168,6 +188,40 @@ public:
 
 private:
     static std::size_t round16(std::size_t n) { return (n + 15) / 16 * 16; }
+
+    std::size_t project_packed_floats() const { return project_.packed_pointwise().data.size(); }
+
+    // out = project(dw * gate) + skip, with the SE gate folded into a per-image copy of
+    // the projection's packed weights (kernels::scale_packed_inputs) instead of a pass that
+    // rewrites the whole depthwise output. Not bit-identical to scaling first: the products
+    // (w * g) * x and w * (x * g) round differently (parity holds to tolerance).
+    void gated_project(TensorView<const float> dw, TensorView<float> out, const float* skip, float* scratch) const {
+        const Shape d = dw.shape();
+        float* gate = scratch;
+        float* se_scratch = gate + static_cast<std::size_t>(d.n) * d.c;
+        // The kernel loads packed weights with aligned loads: align to 64 bytes (16 spare floats).
+        float* packed = scratch + se_.scratch_floats(d);
+        packed += (16 - (reinterpret_cast<std::uintptr_t>(packed) / sizeof(float)) % 16) % 16;
+        se_.gates(dw, gate, se_scratch);
+        const std::size_t pixels = static_cast<std::size_t>(d.h) * d.w;
+        const std::size_t cin = static_cast<std::size_t>(d.c), cout = static_cast<std::size_t>(spec_.out_channels);
+        const std::size_t packed_floats = round16(project_packed_floats());
+        for (int b = 0; b < d.n; ++b)
+            kernels::scale_packed_inputs(project_.packed_pointwise(), gate + static_cast<std::size_t>(b) * cin,
+                                         packed + static_cast<std::size_t>(b) * packed_floats);
+        // Rows split over threads as ConvBnAct::forward does; a chunk may span images.
+        const std::int64_t rows = static_cast<std::int64_t>(d.n) * static_cast<std::int64_t>(pixels);
+        parallel_for(0, rows, grain_for(static_cast<std::int64_t>(cin * cout)), [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1;) {
+                const std::int64_t b = r / static_cast<std::int64_t>(pixels);
+                const std::int64_t e = std::min<std::int64_t>(r1, (b + 1) * static_cast<std::int64_t>(pixels));
+                const std::size_t at = static_cast<std::size_t>(r);
+                project_.pointwise_rows(dw.data() + at * cin, static_cast<std::size_t>(e - r), out.data() + at * cout,
+                                        skip ? skip + at * cout : nullptr, packed + static_cast<std::size_t>(b) * packed_floats);
+                r = e;
+            }
+        });
+    }
 
     // dw = depthwise(expand(in)), fused by row bands.
     void expand_depthwise(TensorView<const float> in, TensorView<float> dw) const {
