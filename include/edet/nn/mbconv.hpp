@@ -15,7 +15,8 @@
 // the depthwise window reads into a small per-thread window buffer (kWindowBytes, L2-sized),
 // keeping the rows the previous chunk already expanded, then runs the depthwise conv on the
 // window. Only the depthwise output is written to memory, because SE needs all of it before
-// the projection. Every value is computed by the same kernels with the same arithmetic as
+// the projection; without SE (Lite) the chunk's depthwise rows are projected at once, while
+// they are still in L2. Every value is computed by the same kernels with the same arithmetic as
 // the unfused expand -> depthwise, so results are bit-identical (and independent of the
 // thread count); the rows on a band boundary are expanded by both threads.
 #pragma once
@@ -175,9 +176,15 @@ public:
         const Shape d = depthwise_.plan(e);
         TensorView<float> dw(scratch, d);
         float* rest = scratch + round16(d.numel());
-        if (spec_.depthwise_separable) depthwise_.forward(in, dw);
-        else expand_depthwise(in, dw);
         const float* skip = spec_.has_skip() ? in.data() : nullptr;
+        if (spec_.depthwise_separable) {
+            depthwise_.forward(in, dw);
+        } else if (spec_.se_reduced > 0) {
+            expand_depthwise(in, dw, TensorView<float>(), nullptr);
+        } else {  // no SE (Lite): the projection joins the fused row loop
+            expand_depthwise(in, dw, out, skip);
+            return;
+        }
         if (spec_.se_reduced > 0) gated_project(dw, out, skip, rest);
         else project_.forward(dw, out, skip);
     }
@@ -223,8 +230,10 @@ private:
         });
     }
 
-    // dw = depthwise(expand(in)), fused by row bands.
-    void expand_depthwise(TensorView<const float> in, TensorView<float> dw) const {
+    // dw = depthwise(expand(in)), fused by row bands. With `out` non-empty (blocks without
+    // SE) each chunk's depthwise rows are projected right away, still in L2:
+    // out = project(dw) + skip.
+    void expand_depthwise(TensorView<const float> in, TensorView<float> dw, TensorView<float> out, const float* skip) const {
         const Shape is = in.shape();
         const Shape d = dw.shape();
         const int mid = spec_.mid_channels, K = spec_.kernel, S = spec_.stride;
@@ -238,9 +247,13 @@ private:
         const int chunk = std::max(1, (budget_rows - K) / S + 1);
         const std::size_t window_floats = static_cast<std::size_t>((chunk - 1) * S + K) * row_floats;
         const std::int64_t work_per_row = static_cast<std::int64_t>(S) * is.w * is.c * mid +
-                                          static_cast<std::int64_t>(K) * K * d.w * mid;
+                                          static_cast<std::int64_t>(K) * K * d.w * mid +
+                                          (out.data() ? static_cast<std::int64_t>(d.w) * mid * spec_.out_channels : 0);
         const float* src = in.data();
         float* dst = dw.data();
+        float* project_out = out.data();  // nullptr: project later (SE first)
+        const std::size_t out_c = static_cast<std::size_t>(spec_.out_channels);
+        if (project_out) check_same_shape(out.shape(), project_.plan(d), "output", "MBConv::forward");
         parallel_for(0, static_cast<std::int64_t>(d.n) * d.h, grain_for(work_per_row), [&](std::int64_t r0, std::int64_t r1) {
             float* window = thread_scratch(window_floats);
             for (std::int64_t r = r0; r < r1;) {
@@ -266,6 +279,11 @@ private:
                         hi = need.second;
                     }
                     depthwise_.depthwise_rows(window, lo, hi - lo, image, image_out, oy, oy1);
+                    if (project_out) {
+                        const std::size_t p0 = (static_cast<std::size_t>(b) * d.h + oy) * d.w;
+                        const std::size_t count = static_cast<std::size_t>(oy1 - oy) * d.w;
+                        project_.pointwise_rows(dst + p0 * mid, count, project_out + p0 * out_c, skip ? skip + p0 * out_c : nullptr);
+                    }
                     oy = oy1;
                 }
                 r = static_cast<std::int64_t>(b) * d.h + y_end;
