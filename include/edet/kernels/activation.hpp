@@ -168,8 +168,11 @@ B exp_batch(B x) {
 // Accurate to ~1 ulp on [-86.6, 88.72] (tests/kernels/activation_test.cpp). Outside: below
 // -86.6 it returns e^-86.6 (~2.4e-38; 1 + that is 1, so sigmoid and swish do not notice),
 // above ln(FLT_MAX) = 88.7228 +inf; NaN propagates (x is the second operand of max/min).
+namespace detail {
+// exp_fast_batch without its +inf for x > ln(FLT_MAX): there it returns ~FLT_MAX (sigmoid
+// and swish select their limit for those inputs anyway, so they skip the extra select).
 template <class B>
-EDET_ALWAYS_INLINE B exp_fast_batch(B x) {
+EDET_ALWAYS_INLINE B exp_fast_finite(B x) {
     using I = xsimd::batch<std::int32_t, typename B::arch_type>;
     const B xc = xsimd::min(B(88.7228394f), xsimd::max(B(-86.6f), x));
     // t = round(x log2 e) + 126 + 1.5 * 2^23: the integer n + 126 sits in t's low mantissa
@@ -187,15 +190,20 @@ EDET_ALWAYS_INLINE B exp_fast_batch(B x) {
     p = fma_batch(p, r, B(5.0000001201e-1f));
     p = fma_batch(p, r * r, r + B(1.0f));
     const B half_scale = xsimd::bitwise_cast<B>(xsimd::bitwise_cast<I>(t) << 23);  // 2^(n-1)
-    const B y = (p + p) * half_scale;  // 2^(n-1) keeps n = 128 (e^88.72 ~ FLT_MAX) finite
-    return xsimd::select(x > B(88.7228394f), B(std::numeric_limits<float>::infinity()), y);
+    return (p + p) * half_scale;  // 2^(n-1) keeps n = 128 (e^88.72 ~ FLT_MAX) finite
+}
+}  // namespace detail
+
+template <class B>
+EDET_ALWAYS_INLINE B exp_fast_batch(B x) {
+    return xsimd::select(x > B(88.7228394f), B(std::numeric_limits<float>::infinity()), detail::exp_fast_finite(x));
 }
 
 // sigmoid(x) = 1 / (1 + e^-x): 1 for large x, 0 for very negative x, never NaN from
 // a non-NaN input.
 template <class B>
 EDET_ALWAYS_INLINE B sigmoid_batch(B x) {
-    const B s = B(1.0f) / (B(1.0f) + exp_fast_batch(-x));
+    const B s = B(1.0f) / (B(1.0f) + detail::exp_fast_finite(-x));
     return xsimd::select(x < B(-88.7228394f), B(0.0f), s);
 }
 
@@ -204,7 +212,7 @@ EDET_ALWAYS_INLINE B sigmoid_batch(B x) {
 // x / inf would be NaN).
 template <class B>
 EDET_ALWAYS_INLINE B swish_batch(B x) {
-    const B q = x / (B(1.0f) + exp_fast_batch(-x));
+    const B q = x / (B(1.0f) + detail::exp_fast_finite(-x));
     return xsimd::select(x < B(-88.7228394f), B(-0.0f), q);
 }
 
