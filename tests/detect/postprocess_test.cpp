@@ -374,3 +374,60 @@ TEST_CASE("top_k_logits equals a full sort by (logit descending, index ascending
         }
     }
 }
+
+TEST_CASE("top_k_logits: the scan split over 2 threads equals the full sort (large heads, ties, class mask, NaN)") {
+    // >= 2^21 logits, so collect_at_least_parallel really splits; levels of uneven sizes so
+    // the split falls inside spans. Ties: logits from a few values in some trials.
+    edet_test::Random rng(99);
+    edet::set_num_threads(2);
+    for (int trial = 0; trial < 4; ++trial) {
+        const int num_classes = 90;
+        const bool ties = trial % 2 == 1;
+        std::vector<std::vector<float>> storage;
+        std::vector<TensorView<const float>> class_out;
+        storage.reserve(3);
+        for (const Shape& s : {Shape{1, 101, 97, 9 * num_classes}, Shape{1, 51, 49, 9 * num_classes}, Shape{1, 3, 5, 9 * num_classes}}) {
+            std::vector<float> v(s.numel());
+            for (auto& x : v) x = ties ? static_cast<float>(rng.integer(-40, 2)) * 0.25f : rng.uniform(-12.0f, 4.0f);
+            storage.push_back(std::move(v));
+            class_out.emplace_back(storage.back().data(), s);
+        }
+        std::vector<char> allowed;
+        if (trial == 2) {
+            allowed.assign(static_cast<std::size_t>(num_classes), 1);
+            for (auto& a : allowed) a = static_cast<char>(rng.integer(0, 1));
+        }
+        std::vector<Candidate> all;
+        std::int64_t index = 0;
+        for (const auto& level : storage)
+            for (float x : level) {
+                if (allowed.empty() || allowed[static_cast<std::size_t>(index % num_classes)]) all.push_back({index, x});
+                ++index;
+            }
+        REQUIRE(index >= (std::int64_t{1} << 21));
+        const int k = 5000;
+        std::partial_sort(all.begin(), all.begin() + k, all.end(), [](const Candidate& a, const Candidate& b) {
+            return a.logit > b.logit || (a.logit == b.logit && a.index < b.index);
+        });
+        const std::vector<Candidate> got = top_k_logits(class_out, 0, k, num_classes, allowed);
+        INFO("trial ", trial, " ties ", ties);
+        REQUIRE(got.size() == static_cast<std::size_t>(k));
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            REQUIRE(got[i].index == all[i].index);
+            REQUIRE(got[i].logit == all[i].logit);
+        }
+    }
+    // Two NaNs, one in each half: the error names the first in index order, as one thread does.
+    std::vector<float> v(static_cast<std::size_t>(4) * 1024 * 1024, 0.0f);
+    v[3 * 1024 * 1024 + 5] = std::nanf("");
+    v[700001] = std::nanf("");
+    const std::vector<TensorView<const float>> heads{TensorView<const float>(v.data(), Shape{1, 1024, 512, 8})};
+    std::string two, one;
+    try { top_k_logits(heads, 0, 100, 8); } catch (const edet::Error& e) { two = e.what(); }
+    edet::set_num_threads(1);
+    try { top_k_logits(heads, 0, 100, 8); } catch (const edet::Error& e) { one = e.what(); }
+    edet::set_num_threads(0);  // back to the default
+    CHECK(!two.empty());
+    CHECK(two == one);
+    CHECK(two.find("channel 1") != std::string::npos);  // flat 700001 = pixel 87500, channel 1
+}
