@@ -58,32 +58,37 @@ TEST_CASE("mbconv: blocks equal the naive composition (DS/IR, SE on/off, skip on
         s.padding = c.pad;
         ParamStore store(r);
         nn::MBConv blk(s, store.binder_listing_then_load([&](nn::Binder& b) { nn::MBConv t(s, b); }));
-        const Shape in{2, r.integer(3, 11), r.integer(3, 11), c.cin};
-        const Tensor<float> x = random_tensor(r, in);
-        Tensor<float> out(blk.plan(in));
-        std::vector<float> scratch(blk.scratch_floats(in));
-        blk.forward(x.view(), out.view(), scratch.data());
-        const auto& src = store.source();
-        const Shape os = out.shape();
-        const Padding2d p = kernels::conv_padding(in.h, in.w, c.k, c.stride, c.pad);
-        NaiveMap t = naive_from(x.view());
-        if (!c.ds) {
-            t = naive_conv(t, src.read_f32("blk.conv_pw.weight"), s.mid_channels, 1, 1, 0, 0, in.h, in.w, false);
-            naive_bn(t, src, "blk.bn1", 1e-5);
+        // Small maps fit one chunk of the fused expand -> depthwise loop; wide ones (rows of
+        // 150..260 pixels) take several chunks per thread, so rows are kept between chunks.
+        for (int wide = 0; wide < 2; ++wide) {
+            const Shape in = wide ? Shape{2, r.integer(9, 14), r.integer(150, 260), c.cin}
+                                  : Shape{2, r.integer(3, 11), r.integer(3, 11), c.cin};
+            const Tensor<float> x = random_tensor(r, in);
+            Tensor<float> out(blk.plan(in));
+            std::vector<float> scratch(blk.scratch_floats(in));
+            blk.forward(x.view(), out.view(), scratch.data());
+            const auto& src = store.source();
+            const Shape os = out.shape();
+            const Padding2d p = kernels::conv_padding(in.h, in.w, c.k, c.stride, c.pad);
+            NaiveMap t = naive_from(x.view());
+            if (!c.ds) {
+                t = naive_conv(t, src.read_f32("blk.conv_pw.weight"), s.mid_channels, 1, 1, 0, 0, in.h, in.w, false);
+                naive_bn(t, src, "blk.bn1", 1e-5);
+                naive_act(t, c.act);
+            }
+            t = naive_conv(t, src.read_f32("blk.conv_dw.weight"), s.mid_channels, c.k, c.stride, p.top, p.left, os.h, os.w, true);
+            naive_bn(t, src, c.ds ? "blk.bn1" : "blk.bn2", 1e-5);
             naive_act(t, c.act);
+            if (c.rd) naive_se(t, src, "blk.se", c.rd);
+            t = naive_conv(t, src.read_f32(c.ds ? "blk.conv_pw.weight" : "blk.conv_pwl.weight"), c.cout, 1, 1, 0, 0, os.h, os.w, false);
+            naive_bn(t, src, c.ds ? "blk.bn2" : "blk.bn3", 1e-5);
+            if (s.has_skip())
+                for (std::size_t i = 0; i < t.v.size(); ++i) t.v[i] += x.data()[i];
+            const auto e = naive_error(t, out.view());
+            INFO("wide ", wide, " ds ", c.ds, " cin ", c.cin, " cout ", c.cout, " k ", c.k, " s ", c.stride, " rd ", c.rd, " in ", in.str(),
+                 " max abs ", e.first, " max ref ", e.second);
+            CHECK(e.first <= 2e-5 * std::max(1.0, e.second));
         }
-        t = naive_conv(t, src.read_f32("blk.conv_dw.weight"), s.mid_channels, c.k, c.stride, p.top, p.left, os.h, os.w, true);
-        naive_bn(t, src, c.ds ? "blk.bn1" : "blk.bn2", 1e-5);
-        naive_act(t, c.act);
-        if (c.rd) naive_se(t, src, "blk.se", c.rd);
-        t = naive_conv(t, src.read_f32(c.ds ? "blk.conv_pw.weight" : "blk.conv_pwl.weight"), c.cout, 1, 1, 0, 0, os.h, os.w, false);
-        naive_bn(t, src, c.ds ? "blk.bn2" : "blk.bn3", 1e-5);
-        if (s.has_skip())
-            for (std::size_t i = 0; i < t.v.size(); ++i) t.v[i] += x.data()[i];
-        const auto e = naive_error(t, out.view());
-        INFO("ds ", c.ds, " cin ", c.cin, " cout ", c.cout, " k ", c.k, " s ", c.stride, " rd ", c.rd, " in ", in.str(),
-             " max abs ", e.first, " max ref ", e.second);
-        CHECK(e.first <= 2e-5 * std::max(1.0, e.second));
     }
 }
 

@@ -34,7 +34,7 @@
 //   loads the panel's vectors once and broadcasts one input value per row, so it does
 //   kTileRows * kPanelVectors FMAs per (kTileRows + kPanelVectors) loads.
 //   Depth blocks after the first reload the partial sums from the output. After the last
-//   one, + residual happens in registers when there is no activation; otherwise the tile
+//   one, relu / relu6 and then + residual happen in registers; for swish / sigmoid the tile
 //   is stored and finish_tile() applies activation, then + residual, on the L1-hot tile
 //   (exp's temporaries inside the K-loop function made g++ spill accumulators).
 //   Tails: rows use a micro-kernel instantiated for fewer rows (same arithmetic); a panel
@@ -182,7 +182,15 @@ inline void micro_kernel(const float* a, std::size_t lda, const float* b, int kc
 #pragma GCC unroll 8
         for (int j = 0; j < kBases; ++j) ++base[j];
     }
-    const bool fused_residual = job.last && job.residual && job.activation == Activation::none;
+    // relu / relu6 (Lite) are two compares in registers; swish / sigmoid go to finish_tile.
+    const bool clamp_here = job.last && (job.activation == Activation::relu || job.activation == Activation::relu6);
+    if (clamp_here) {
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[m][v] = activate_batch(acc[m][v], job.activation);
+    }
+    const bool fused_residual = job.last && job.residual && (job.activation == Activation::none || clamp_here);
     if (fused_residual) {
 #pragma GCC unroll 16
         for (int m = 0; m < MR; ++m)
@@ -194,7 +202,7 @@ inline void micro_kernel(const float* a, std::size_t lda, const float* b, int kc
     for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[m][v].store_unaligned(c + m * ldc + v * kLanes);
-    if (job.last && job.activation != Activation::none) finish_tile<NV>(MR, c, ldc, job);
+    if (job.last && job.activation != Activation::none && !clamp_here) finish_tile<NV>(MR, c, ldc, job);
 }
 
 // Runs micro_kernel<m, NV> for a runtime row count 1 <= m <= MR.
