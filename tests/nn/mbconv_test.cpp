@@ -119,3 +119,24 @@ TEST_CASE("mbconv: names follow timm, SE only when asked") {
     CHECK(names == want);
     CHECK_FALSE(s.has_skip());
 }
+
+TEST_CASE("squeeze-excite layer on its own: x *= gate(x), equal to the naive composition") {
+    Random r(5);
+    for (int iter = 0; iter < 6; ++iter) {
+        nn::SqueezeExciteSpec s;
+        s.prefix = "se";
+        s.channels = r.integer(1, 40);
+        s.reduced = r.integer(1, 8);
+        ParamStore store(r);
+        nn::SqueezeExcite se(s, store.binder_listing_then_load([&](nn::Binder& b) { nn::SqueezeExcite t(s, b); }));
+        const Shape in{r.integer(1, 2), r.integer(1, 9), r.integer(1, 9), s.channels};
+        Tensor<float> x = random_tensor(r, in);
+        NaiveMap want = naive_from(x.view());
+        naive_se(want, store.source(), "se", s.reduced);
+        std::vector<float> scratch(static_cast<std::size_t>(in.n) * s.channels + s.channels + s.reduced);
+        se.forward(x.view(), scratch.data());
+        const auto e = naive_error(want, x.view());
+        INFO("c ", s.channels, " rd ", s.reduced, " in ", in.str(), " max abs ", e.first);
+        CHECK(e.first <= 1e-5 * std::max(1.0, e.second));
+    }
+}

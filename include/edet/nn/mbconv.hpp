@@ -59,7 +59,7 @@ public:
     }
 
     // gate[b][ch] for every image b of x (contiguous {n, h, w, channels}): the factors
-    // forward() multiplies x by. gate has n * channels floats; scratch as for forward().
+    // forward() multiplies x by. gate has n * channels floats; scratch >= channels + reduced.
     void gates(TensorView<const float> x, float* gate, float* scratch) const {
         if (x.c() != spec_.channels)
             fail(cat("layer '", spec_.prefix, "'"), "SqueezeExcite::gates", cat("input has ", x.c(), " channels, expected ", spec_.channels));
@@ -77,23 +77,11 @@ public:
         kernels::squeeze_excite_gate(a);
     }
 
-    // x *= gate(x), in place; x contiguous {n, h, w, channels}.
+    // x *= gate(x), in place; x contiguous {n, h, w, channels}. (MBConv folds the gate
+    // into its projection instead; this is the layer on its own.)
     void forward(TensorView<float> x, float* scratch) const {
-        if (x.c() != spec_.channels)
-            fail(cat("layer '", spec_.prefix, "'"), "SqueezeExcite::forward", cat("input has ", x.c(), " channels, expected ", spec_.channels));
         float* gate = scratch;
-        kernels::SqueezeExciteArgs a;
-        a.input = x.data();
-        a.shape = x.shape();
-        a.reduced = spec_.reduced;
-        a.reduce_weights = reduce_w_.data();
-        a.reduce_bias = reduce_b_.data();
-        a.expand_weights = expand_w_.data();
-        a.expand_bias = expand_b_.data();
-        a.activation = spec_.activation;
-        a.gate = gate;
-        a.scratch = scratch + static_cast<std::size_t>(x.n()) * spec_.channels;
-        kernels::squeeze_excite_gate(a);
+        gates(x, gate, scratch + static_cast<std::size_t>(x.n()) * spec_.channels);
         const std::int64_t pixels = static_cast<std::int64_t>(x.shape().pixels());
         float* data = x.data();
         const Shape shape = x.shape();
