@@ -28,5 +28,8 @@ echo
 echo "detect-sample: the published tf_efficientdet_d0 weights are not available (see above)."
 echo "detect-sample: running the same pipeline with the RANDOM fixture weights $fixture;"
 echo "detect-sample: the boxes below are not meaningful detections."
-build/edet-detect --weights "$fixture" --json "out/$stem.json" --draw out "$image" | head -n 25
-echo "wrote out/$stem.json and out/$stem.png (random weights)"
+# The table goes to a file first: piping it into head would end edet-detect with SIGPIPE
+# (and this script with it, under pipefail) once head has its 25 lines.
+build/edet-detect --weights "$fixture" --json "out/$stem.json" --draw out "$image" > "out/$stem.txt"
+head -n 25 "out/$stem.txt"
+echo "wrote out/$stem.json, out/$stem.png and out/$stem.txt (random weights)"
