@@ -320,3 +320,80 @@ TEST_CASE("depthwise_conv: misuse throws edet::Error") {
     bad([&](k::DepthwiseConvArgs& a) { a.output = b.input.data() + 5; });  // overlaps the input
     CHECK_THROWS_AS(k::pack_depthwise_weights(nullptr, 4, 3), edet::Error);
 }
+
+TEST_CASE("depthwise_conv: row-window input (fused producers) equals the whole-tensor result") {
+    // A window holding only the input rows a chunk of output rows reads gives exactly the
+    // values computed from the whole tensor, fast and reference paths alike.
+    edet_test::Random rng(314);
+    for (int iter = 0; iter < 80; ++iter) {
+        const int kernel = rng.integer(1, 5), stride = rng.integer(1, 2);
+        const int c = rng.integer(1, 40), h = rng.integer(1, 19), w = rng.integer(1, 19);
+        const PaddingMode mode = iter % 2 ? PaddingMode::tf_same : PaddingMode::symmetric;
+        const Padding2d pad = k::conv_padding(h, w, kernel, stride, mode);
+        const Shape in{1, h, w, c};
+        const Shape out{1, k::conv_output_size(h, kernel, stride, pad.top, pad.bottom),
+                        k::conv_output_size(w, kernel, stride, pad.left, pad.right), c};
+        if (out.h < 1 || out.w < 1) continue;
+        const std::vector<float> x = rng.vector(in.numel()), wt = rng.vector(static_cast<std::size_t>(kernel) * kernel * c);
+        const std::vector<float> bias = rng.vector(static_cast<std::size_t>(c));
+        const auto packed = k::pack_depthwise_weights(wt.data(), c, kernel);
+        k::DepthwiseConvArgs a;
+        a.input = x.data();
+        a.input_shape = in;
+        a.weights = packed.data();
+        a.bias = bias.data();
+        a.output_shape = out;
+        a.kernel = kernel;
+        a.stride = stride;
+        a.pad = pad;
+        a.activation = iter % 3 ? Activation::swish : Activation::relu6;
+        std::vector<float> whole(out.numel()), fast(out.numel()), ref(out.numel());
+        a.output = whole.data();
+        k::depthwise_conv(a);
+        const int r0 = rng.integer(0, out.h - 1), r1 = rng.integer(r0 + 1, out.h);
+        const auto rows = k::depthwise_input_rows(r0, r1, h, kernel, stride, pad.top);
+        INFO("iter ", iter, " k ", kernel, " s ", stride, " c ", c, " in ", in.str(), " rows [", r0, ", ", r1, ") window [",
+             rows.first, ", ", rows.second, ")");
+        const std::size_t row_floats = static_cast<std::size_t>(w) * c;
+        std::vector<float> window(x.begin() + static_cast<std::ptrdiff_t>(rows.first * row_floats),
+                                  x.begin() + static_cast<std::ptrdiff_t>(rows.second * row_floats));
+        window.push_back(0.0f);  // never empty, so data() is a valid pointer
+        a.input = window.data();
+        a.input_row0 = rows.first;
+        a.input_rows = std::max(1, rows.second - rows.first);
+        if (rows.second == rows.first) continue;  // every tap in the padding: nothing to read
+        a.row_begin = r0;
+        a.row_end = r1;
+        a.output = fast.data();
+        k::depthwise_conv(a);
+        a.output = ref.data();
+        k::ref::depthwise_conv(a);
+        const std::size_t b = static_cast<std::size_t>(r0) * out.w * c, e = static_cast<std::size_t>(r1) * out.w * c;
+        for (std::size_t i = b; i < e; ++i) {
+            REQUIRE(fast[i] == whole[i]);
+            REQUIRE(std::fabs(ref[i] - whole[i]) <= 1e-5f * (1.0f + std::fabs(whole[i])));
+        }
+        // A window one row short of what the rows read is refused.
+        if (rows.second - rows.first >= 2) {
+            a.input_rows = rows.second - rows.first - 1;
+            a.output = fast.data();
+            CHECK_THROWS_AS(k::depthwise_conv(a), edet::Error);
+        }
+    }
+    // Windows need one image, and input_row0 needs input_rows.
+    const std::vector<float> x(2 * 4 * 4 * 8, 1.0f), wt(9 * 8, 1.0f);
+    std::vector<float> y(2 * 4 * 4 * 8);
+    k::DepthwiseConvArgs a;
+    a.input = x.data();
+    a.input_shape = Shape{2, 4, 4, 8};
+    a.weights = wt.data();
+    a.output = y.data();
+    a.output_shape = Shape{2, 4, 4, 8};
+    a.pad = Padding2d{1, 1, 1, 1};
+    a.input_rows = 4;
+    CHECK_THROWS_AS(k::depthwise_conv(a), edet::Error);
+    a.input_shape.n = a.output_shape.n = 1;
+    a.input_rows = 0;
+    a.input_row0 = 1;
+    CHECK_THROWS_AS(k::depthwise_conv(a), edet::Error);
+}
