@@ -31,6 +31,23 @@ Box decode_reference(const float* an, const float* code) {
     return Box{f(double(xc) - hw), f(double(yc) - hh), f(double(xc) + hw), f(double(yc) + hh)};
 }
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
+
+// Every allowed logit of the levels in flat-index order (all classes when allowed is empty),
+// and the order top_k_logits promises: logit descending, then index ascending.
+std::vector<Candidate> allowed_logits(const std::vector<std::vector<float>>& levels, int num_classes,
+                                      const std::vector<char>& allowed) {
+    std::vector<Candidate> all;
+    std::int64_t index = 0;
+    for (const auto& level : levels)
+        for (float x : level) {
+            if (allowed.empty() || allowed[static_cast<std::size_t>(index % num_classes)]) all.push_back({index, x});
+            ++index;
+        }
+    return all;
+}
+bool ranks_before(const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.index < b.index);
+}
 }  // namespace
 
 TEST_CASE("decode: bit-identical to per-operation float rounding (no FMA contraction)") {
@@ -351,17 +368,10 @@ TEST_CASE("top_k_logits equals a full sort by (logit descending, index ascending
             allowed.assign(static_cast<std::size_t>(num_classes), 1);
             for (auto& a : allowed) a = static_cast<char>(rng.integer(0, 1));
         }
-        std::vector<Candidate> all;
+        std::vector<Candidate> all = allowed_logits(storage, num_classes, allowed);
         std::int64_t index = 0;
-        for (const auto& level : storage)
-            for (float x : level) {
-                const int cls = static_cast<int>(index % num_classes);
-                if (allowed.empty() || allowed[static_cast<std::size_t>(cls)]) all.push_back({index, x});
-                ++index;
-            }
-        std::stable_sort(all.begin(), all.end(), [](const Candidate& a, const Candidate& b) {
-            return a.logit > b.logit || (a.logit == b.logit && a.index < b.index);
-        });
+        for (const auto& level : storage) index += static_cast<std::int64_t>(level.size());
+        std::stable_sort(all.begin(), all.end(), ranks_before);
         for (int k : {1, 7, 100, static_cast<int>(index / 2) + 1, static_cast<int>(index) + 5}) {
             const std::vector<Candidate> got = top_k_logits(class_out, 0, k, num_classes, allowed);
             const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(k), all.size());
@@ -397,18 +407,12 @@ TEST_CASE("top_k_logits: the scan split over 2 threads equals the full sort (lar
             allowed.assign(static_cast<std::size_t>(num_classes), 1);
             for (auto& a : allowed) a = static_cast<char>(rng.integer(0, 1));
         }
-        std::vector<Candidate> all;
+        std::vector<Candidate> all = allowed_logits(storage, num_classes, allowed);
         std::int64_t index = 0;
-        for (const auto& level : storage)
-            for (float x : level) {
-                if (allowed.empty() || allowed[static_cast<std::size_t>(index % num_classes)]) all.push_back({index, x});
-                ++index;
-            }
+        for (const auto& level : storage) index += static_cast<std::int64_t>(level.size());
         REQUIRE(index >= (std::int64_t{1} << 21));
         const int k = 5000;
-        std::partial_sort(all.begin(), all.begin() + k, all.end(), [](const Candidate& a, const Candidate& b) {
-            return a.logit > b.logit || (a.logit == b.logit && a.index < b.index);
-        });
+        std::partial_sort(all.begin(), all.begin() + k, all.end(), ranks_before);
         const std::vector<Candidate> got = top_k_logits(class_out, 0, k, num_classes, allowed);
         INFO("trial ", trial, " ties ", ties);
         REQUIRE(got.size() == static_cast<std::size_t>(k));

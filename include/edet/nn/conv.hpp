@@ -109,58 +109,32 @@ public:
         check_same_shape(out.shape(), os, "output", "ConvBnAct::forward");
         if (!in.is_contiguous() || !out.is_contiguous())
             fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::forward", "views must be contiguous");
-        const float* bias = bias_.empty() ? nullptr : bias_.data();
         if (spec_.kind == ConvKind::pointwise) {
             const std::int64_t rows = static_cast<std::int64_t>(in.shape().pixels());
             const std::size_t cin = static_cast<std::size_t>(spec_.in_channels);
             const std::size_t cout = static_cast<std::size_t>(spec_.out_channels);
             parallel_for(0, rows, grain_for(static_cast<std::int64_t>(cin * cout)), [&](std::int64_t r0, std::int64_t r1) {
-                kernels::PointwiseConvArgs a;
-                a.input = in.data() + static_cast<std::size_t>(r0) * cin;
-                a.rows = static_cast<std::size_t>(r1 - r0);
-                a.weights = &pointwise_;
-                a.bias = bias;
-                a.residual = residual ? residual + static_cast<std::size_t>(r0) * cout : nullptr;
-                a.output = out.data() + static_cast<std::size_t>(r0) * cout;
-                a.activation = spec_.activation;
-                kernels::pointwise_conv(a);
+                const std::size_t r = static_cast<std::size_t>(r0);
+                pointwise_rows(in.data() + r * cin, static_cast<std::size_t>(r1 - r0), out.data() + r * cout,
+                               residual ? residual + r * cout : nullptr);
             });
             return;
         }
         if (residual) fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::forward", "residual only for pointwise convs");
-        const Padding2d pad = padding_for(in.shape());
         const std::int64_t rows = static_cast<std::int64_t>(os.n) * os.h;
         const std::int64_t k2 = static_cast<std::int64_t>(spec_.kernel) * spec_.kernel;
         if (spec_.kind == ConvKind::depthwise) {
+            const kernels::DepthwiseConvArgs args = kernel_args<kernels::DepthwiseConvArgs>(in.data(), in.shape(), out.data());
             parallel_for(0, rows, grain_for(k2 * os.w * os.c), [&](std::int64_t r0, std::int64_t r1) {
-                kernels::DepthwiseConvArgs a;
-                a.input = in.data();
-                a.input_shape = in.shape();
-                a.weights = packed_.data();
-                a.bias = bias;
-                a.output = out.data();
-                a.output_shape = os;
-                a.kernel = spec_.kernel;
-                a.stride = spec_.stride;
-                a.pad = pad;
-                a.activation = spec_.activation;
+                kernels::DepthwiseConvArgs a = args;
                 a.row_begin = static_cast<int>(r0);
                 a.row_end = static_cast<int>(r1);
                 kernels::depthwise_conv(a);
             });
         } else {
+            const kernels::DenseConvArgs args = kernel_args<kernels::DenseConvArgs>(in.data(), in.shape(), out.data());
             parallel_for(0, rows, grain_for(k2 * os.w * os.c * spec_.in_channels), [&](std::int64_t r0, std::int64_t r1) {
-                kernels::DenseConvArgs a;
-                a.input = in.data();
-                a.input_shape = in.shape();
-                a.weights = packed_.data();
-                a.bias = bias;
-                a.output = out.data();
-                a.output_shape = os;
-                a.kernel = spec_.kernel;
-                a.stride = spec_.stride;
-                a.pad = pad;
-                a.activation = spec_.activation;
+                kernels::DenseConvArgs a = args;
                 a.row_begin = static_cast<int>(r0);
                 a.row_end = static_cast<int>(r1);
                 kernels::dense_conv(a);
@@ -195,19 +169,9 @@ public:
     void depthwise_rows(const float* window, int window_row0, int window_rows, const Shape& image, float* out_image,
                         int row_begin, int row_end) const {
         if (spec_.kind != ConvKind::depthwise) fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::depthwise_rows", "not a depthwise conv");
-        kernels::DepthwiseConvArgs a;
-        a.input = window;
-        a.input_shape = image;
+        kernels::DepthwiseConvArgs a = kernel_args<kernels::DepthwiseConvArgs>(window, image, out_image);
         a.input_row0 = window_row0;
         a.input_rows = window_rows;
-        a.weights = packed_.data();
-        a.bias = bias_.empty() ? nullptr : bias_.data();
-        a.output = out_image;
-        a.output_shape = plan(image);
-        a.kernel = spec_.kernel;
-        a.stride = spec_.stride;
-        a.pad = padding_for(image);
-        a.activation = spec_.activation;
         a.row_begin = row_begin;
         a.row_end = row_end;
         kernels::depthwise_conv(a);
@@ -228,6 +192,23 @@ public:
     }
 
 private:
+    // The depthwise / dense kernel arguments for input shape `in` (every row).
+    template <class Args>
+    Args kernel_args(const float* in, const Shape& in_shape, float* out) const {
+        Args a;
+        a.input = in;
+        a.input_shape = in_shape;
+        a.weights = packed_.data();
+        a.bias = bias_.empty() ? nullptr : bias_.data();
+        a.output = out;
+        a.output_shape = plan(in_shape);
+        a.kernel = spec_.kernel;
+        a.stride = spec_.stride;
+        a.pad = padding_for(in_shape);
+        a.activation = spec_.activation;
+        return a;
+    }
+
     void validate_spec() {
         const char* where = "ConvBnAct";
         if (spec_.in_channels < 1 || spec_.out_channels < 1 || spec_.kernel < 1 || spec_.stride < 1)

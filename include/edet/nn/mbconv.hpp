@@ -153,7 +153,6 @@ public:
     std::size_t scratch_floats(const Shape& in) const {
         const Shape e = expanded(in);
         const Shape d = depthwise_.plan(e);
-        (void)e;
         std::size_t n = round16(d.numel());
         if (spec_.se_reduced > 0) n += se_.scratch_floats(d) + static_cast<std::size_t>(d.n) * round16(project_packed_floats()) + 16;
         return n;
@@ -165,16 +164,12 @@ public:
         TensorView<float> dw(scratch, d);
         float* rest = scratch + round16(d.numel());
         const float* skip = spec_.has_skip() ? in.data() : nullptr;
-        if (spec_.depthwise_separable) {
-            depthwise_.forward(in, dw);
-        } else if (spec_.se_reduced > 0) {
-            expand_depthwise(in, dw, TensorView<float>(), nullptr);
-        } else {  // no SE (Lite): the projection joins the fused row loop
-            expand_depthwise(in, dw, out, skip);
-            return;
-        }
-        if (spec_.se_reduced > 0) gated_project(dw, out, skip, rest);
-        else project_.forward(dw, out, skip);
+        const bool se = spec_.se_reduced > 0;
+        if (spec_.depthwise_separable) depthwise_.forward(in, dw);
+        else if (se) expand_depthwise(in, dw, TensorView<float>(), nullptr);
+        else expand_depthwise(in, dw, out, skip);  // no SE (Lite): the projection joins the row loop
+        if (se) gated_project(dw, out, skip, rest);
+        else if (spec_.depthwise_separable) project_.forward(dw, out, skip);
     }
 
     // Bytes of one thread's window of expanded rows (see the top of the file): about half
