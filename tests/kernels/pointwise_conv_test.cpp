@@ -233,6 +233,55 @@ TEST_CASE("pointwise_conv: splitting rows into chunks gives bit-identical result
     }
 }
 
+TEST_CASE("pointwise_conv: row blocks follow the output width and never change the result") {
+    // row_block: whole tiles, at least one, at most kRowBlock, fewer rows for wider outputs.
+    int previous = pw::kRowBlock;
+    for (std::size_t os : {1, 16, 64, 85, 86, 144, 300, 810, 1152, 4096, 100000}) {
+        const int mc = pw::row_block(os);
+        INFO("output stride ", os, ": row block ", mc);
+        CHECK(mc % pw::kTileRows == 0);
+        CHECK(mc >= pw::kTileRows);
+        CHECK(mc <= pw::kRowBlock);
+        CHECK(mc <= previous);
+        CHECK((mc == pw::kTileRows || mc * os * sizeof(float) <= pw::kRowBlockOutputBytes));
+        previous = mc;
+    }
+    // The class head's shape over several of its (24- or 36-row) blocks with a partial last
+    // one, against the reference; then any explicit row block gives the same bits, since
+    // the row block only changes which rows share a pass over the weights.
+    edet_test::Random rng(810);
+    Case c;
+    c.rows = 3 * pw::row_block(810) + 5;
+    c.cin = 64;
+    c.cout = 810;
+    c.bias = true;
+    c.residual = true;
+    c.act = Activation::swish;
+    check_case(c, rng);
+    std::vector<float> x = rng.vector(static_cast<std::size_t>(c.rows) * c.cin);
+    std::vector<float> w = rng.vector(static_cast<std::size_t>(c.cin) * c.cout, -0.2f, 0.2f);
+    std::vector<float> b = rng.vector(c.cout);
+    const PackedPointwiseWeights packed = edet::kernels::pack_pointwise_weights(w.data(), c.cin, c.cout);
+    PointwiseConvArgs a;
+    a.input = x.data();
+    a.rows = static_cast<std::size_t>(c.rows);
+    a.weights = &packed;
+    a.bias = b.data();
+    a.activation = Activation::swish;
+    std::vector<float> by_default(static_cast<std::size_t>(c.rows) * c.cout), blocked(by_default.size());
+    a.output = by_default.data();
+    edet::kernels::pointwise_conv(a);
+    for (int rows_block : {pw::kTileRows, 5 * pw::kTileRows, pw::kRowBlock}) {
+        std::fill(blocked.begin(), blocked.end(), -1.0f);
+        a.output = blocked.data();
+        pw::Blocking bl;
+        bl.rows = rows_block;
+        pw::run(a, bl);
+        INFO("rows_block ", rows_block);
+        CHECK(std::memcmp(by_default.data(), blocked.data(), blocked.size() * sizeof(float)) == 0);
+    }
+}
+
 TEST_CASE("pointwise_conv: packed layout keeps every weight and pads with zeros") {
     // cin = 3, cout = panel width + 1: one full panel and one single-vector panel.
     const int cin = 3, cout = pw::kPanelWidth + 1;

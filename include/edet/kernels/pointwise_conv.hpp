@@ -26,7 +26,7 @@
 //   number of vectors), so cout = 36 on AVX-512 is one 32-wide panel plus one 16-wide.
 //
 //       for each depth block k0 (kc <= kMaxDepthBlock channels, same for every row)
-//         for each row block r0 (kRowBlock rows: that slice of the input stays in L2)
+//         for each row block r0 (row_block() rows: that slice of the input stays in L2)
 //           for each weight panel p (kc x panel width <= 64 KB: L1/L2 resident)
 //             for each tile of kTileRows rows:  micro-kernel
 //
@@ -81,6 +81,18 @@ inline constexpr int kPanelWidth = kPanelVectors * kLanes;
 inline constexpr int kMaxDepthBlock = 16384 / kPanelWidth;
 // Row block: kRowBlock x kc input floats (<= 192 KB) stay in L2 while every panel passes.
 inline constexpr int kRowBlock = kTileRows * 32;
+// ...but a panel pass writes a strip of its output rows, and on wide outputs those rows
+// lie on different 4 KB pages: the L2 streamer follows a few dozen pages, and beyond that
+// every store misses to DRAM (the read-for-ownership is not prefetched). Measured on the
+// class head's 4096 x 64 -> 810 (13 MB of output, AVX-512 Xeon, 1 thread): 384-row blocks
+// 34 GFLOP/s, 96 rows 33, 48 rows 72, 24 rows 77. So a row block's output is kept to
+// kRowBlockOutputBytes; narrow outputs (cout <= 85) keep the full kRowBlock.
+inline constexpr std::size_t kRowBlockOutputBytes = 96 * 1024;
+inline int row_block(std::size_t output_stride) {
+    const std::size_t fit = kRowBlockOutputBytes / (output_stride * sizeof(float));
+    const std::size_t tiles = std::max<std::size_t>(1, fit / kTileRows);
+    return static_cast<int>(std::min<std::size_t>(tiles * kTileRows, kRowBlock));
+}
 
 // Width in floats of panel `p` of a packed matrix with `cout` output channels.
 inline int panel_width(int cout, int p) {
@@ -259,7 +271,7 @@ inline void tile_any_width(int nv, int m, int n, const float* a, std::size_t lda
 // uses the defaults above). depth_block must depend on cin only.
 struct Blocking {
     int depth = 0;  // 0: depth_block(cin)
-    int rows = kRowBlock;
+    int rows = 0;   // 0: row_block(output stride)
 };
 
 }  // namespace pointwise_detail
@@ -403,7 +415,7 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
     const std::size_t os = args.output_stride ? args.output_stride : cout;
     const std::size_t rs = args.residual_stride ? args.residual_stride : cout;
     const int kc_max = blocking.depth > 0 ? blocking.depth : depth_block(cin);
-    const std::size_t mc = static_cast<std::size_t>(std::max(blocking.rows, kTileRows));
+    const std::size_t mc = static_cast<std::size_t>(std::max(blocking.rows > 0 ? blocking.rows : row_block(os), kTileRows));
     const int panels = panel_count(cout);
     const float* packed = args.packed ? args.packed : args.weights->data.data();
     for (int k0 = 0; k0 < cin; k0 += kc_max) {
