@@ -181,6 +181,30 @@ TEST_CASE("activation: apply_activation matches the scalar reference for every l
     CHECK(cases > 100);
 }
 
+TEST_CASE("activation: one_plus_exp_neg is 1 + exp_fast_finite(-x) bit for bit on [-88.72, 87.3]") {
+    // swish and sigmoid use the shorter form; its comment promises the same roundings.
+    // Every 2^-10 over the range, plus the ends and values around the clamp.
+    std::vector<float> x;
+    for (float v = -88.72f; v <= 87.3f; v += 1.0f / 1024.0f) x.push_back(v);
+    for (float v : {-88.7228f, -88.0f, -0.0f, 0.0f, 1e-30f, -1e-30f, 87.29f, 87.3f, 87.31f, 88.0f, 1e10f,
+                    std::numeric_limits<float>::infinity()})
+        x.push_back(v);
+    std::size_t mismatches = 0;
+    float first_bad = 0.0f;
+    alignas(64) float v[k::kFloatLanes];
+    for (std::size_t i = 0; i < x.size(); i += k::kFloatLanes) {
+        for (std::size_t j = 0; j < k::kFloatLanes; ++j) v[j] = x[std::min(i + j, x.size() - 1)];
+        const k::FloatBatch in = k::FloatBatch::load_aligned(v);
+        alignas(64) float short_form[k::kFloatLanes], long_form[k::kFloatLanes];
+        k::detail::one_plus_exp_neg(in).store_aligned(short_form);
+        (k::FloatBatch(1.0f) + k::detail::exp_fast_finite(-in)).store_aligned(long_form);
+        for (std::size_t j = 0; j < k::kFloatLanes; ++j)
+            if (std::memcmp(&short_form[j], &long_form[j], sizeof(float)) != 0 && mismatches++ == 0) first_bad = v[j];
+    }
+    INFO("first mismatch at x = ", first_bad);
+    CHECK(mismatches == 0);
+}
+
 TEST_CASE("activation: swish and sigmoid error against the reference on a dense sweep") {
     const std::size_t count = 200 * 1024 + 5;
     std::vector<float> x(count);

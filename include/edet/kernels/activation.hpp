@@ -20,8 +20,9 @@
 //     (relative 7.6e-8 with FMA, 9.8e-8 on SSE2 without FMA, on normal results), including
 //     the subnormal results below e^-87.34; exp(x) = +inf above ln(FLT_MAX) ~ 88.72,
 //     0 below ~ -103.9, exp(+inf) = +inf, exp(-inf) = 0, exp(NaN) = NaN.
-//   exp_fast_batch (what sigmoid and swish use): max 1 ulp against the correctly rounded
-//     value on [-86.6, 88.72] (tested <= 2).
+//   exp_fast_batch: max 1 ulp against the correctly rounded value on [-86.6, 88.72]
+//     (tested <= 2). sigmoid and swish use detail::one_plus_exp_neg(x), which is
+//     1 + exp_fast_batch(-x) bit for bit (tested) in fewer instructions.
 //   sigmoid_batch / swish_batch on [-100, 100] against ref::activate (std::exp): max
 //     relative 2.7e-7 on normal results (tested <= 3e-7), sigmoid max absolute 1.2e-7,
 //     subnormal results within 1e-38. They are not bit-identical to the reference.
@@ -199,12 +200,48 @@ EDET_ALWAYS_INLINE B exp_fast_batch(B x) {
     return xsimd::select(x > B(88.7228394f), B(std::numeric_limits<float>::infinity()), detail::exp_fast_finite(x));
 }
 
-// sigmoid(x) = 1 / (1 + e^-x): 1 for large x, 0 for very negative x, never NaN from
-// a non-NaN input.
+namespace detail {
+// 1 + e^-x for x >= -ln(FLT_MAX) = -88.72 (below: +inf, or garbage below -89.07; callers
+// select their limits there). The same operations as 1 + exp_fast_finite(-x), bit for
+// bit, with 15 instructions instead of 19 (swish is instruction-bound at ~2 per cycle on
+// the 512-bit ports, and in D0's early blocks it costs more than the convolution it
+// follows; swish_batch: 23 -> 18, measured 8.1 -> 6.4 ns per 16 lanes):
+//   - no negation: with s = x + n ln2 = -r (the same roundings, sign-flipped), Horner runs
+//     on s with alternating-sign coefficients, each step giving +-p exactly;
+//   - one clamp, from above, min(87.3, x): there e^-x is < 2^-125 and 1 + e^-x rounds to
+//     1; x below -88.72 is the caller's (its min() keeps NaN: min(a, b) returns b then);
+//   - the doubling for 2^(n-1) (which keeps n = 128 finite) folded into the coefficients
+//     (powers of two: exact), and the exact multiply by 2^(n-1) fused with the + 1.
+inline constexpr float kExpNegUpper = 87.3f;
+inline constexpr float kLnFltMax = 88.7228394f;
+
+template <class B>
+EDET_ALWAYS_INLINE B one_plus_exp_neg(B x) {
+    using I = xsimd::batch<std::int32_t, typename B::arch_type>;
+    const B xc = xsimd::min(B(kExpNegUpper), x);
+    const B shifter(12582912.0f + 126.0f);
+    const B t = fma_batch(xc, B(-1.44269504088896341f), shifter);  // round(-x log2 e) + 126 + 1.5 * 2^23
+    const B n = t - shifter;
+    B s = fma_batch(n, B(0.693359375f), xc);
+    s = fma_batch(n, B(-2.12194440e-4f), s);  // s = -r, r = -x - n ln 2
+    B q(-2 * 1.9875691500e-4f);               // q_k = (-1)^(k+1) 2 p_k of exp_fast_finite
+    q = fma_batch(q, s, B(2 * 1.3981999507e-3f));
+    q = fma_batch(q, s, B(-2 * 8.3334519073e-3f));
+    q = fma_batch(q, s, B(2 * 4.1665795894e-2f));
+    q = fma_batch(q, s, B(-2 * 1.6666665459e-1f));
+    q = fma_batch(q, s, B(2 * 5.0000001201e-1f));
+    q = fma_batch(q, s * s, fma_batch(s, B(-2.0f), B(2.0f)));      // 2 e^r = 2 (p r^2 + r + 1)
+    const B half_scale = xsimd::bitwise_cast<B>(xsimd::bitwise_cast<I>(t) << 23);  // 2^(n-1)
+    return fma_batch(q, half_scale, B(1.0f));
+}
+}  // namespace detail
+
+// sigmoid(x) = 1 / (1 + e^-x): 1 for large x, 0 below -ln(FLT_MAX) (as in the reference,
+// where e^-x overflows to +inf), never NaN from a non-NaN input.
 template <class B>
 EDET_ALWAYS_INLINE B sigmoid_batch(B x) {
-    const B s = B(1.0f) / (B(1.0f) + detail::exp_fast_finite(-x));
-    return xsimd::select(x < B(-88.7228394f), B(0.0f), s);
+    const B s = B(1.0f) / detail::one_plus_exp_neg(x);
+    return xsimd::select(x < B(-detail::kLnFltMax), B(0.0f), s);
 }
 
 // swish(x) = x / (1 + e^-x), as the reference writes it. Below -ln(FLT_MAX), e^-x is +inf
@@ -212,8 +249,8 @@ EDET_ALWAYS_INLINE B sigmoid_batch(B x) {
 // x / inf would be NaN).
 template <class B>
 EDET_ALWAYS_INLINE B swish_batch(B x) {
-    const B q = x / (B(1.0f) + detail::exp_fast_finite(-x));
-    return xsimd::select(x < B(-88.7228394f), B(-0.0f), q);
+    const B q = x / detail::one_plus_exp_neg(x);
+    return xsimd::select(x < B(-detail::kLnFltMax), B(-0.0f), q);
 }
 
 template <class B>
