@@ -2,6 +2,9 @@
 // with and without skip) against a naive double-precision evaluation.
 #include <doctest/doctest.h>
 
+#include <cstring>
+#include <vector>
+
 #include "edet/nn/mbconv.hpp"
 #include "nn/nn_test_util.hpp"
 
@@ -139,4 +142,47 @@ TEST_CASE("squeeze-excite layer on its own: x *= gate(x), equal to the naive com
         INFO("c ", s.channels, " rd ", s.reduced, " in ", in.str(), " max abs ", e.first);
         CHECK(e.first <= 1e-5 * std::max(1.0, e.second));
     }
+}
+
+TEST_CASE("squeeze-excite gates: pooled on two threads, bit-identical to one thread and to the kernel's own pool") {
+    // Large enough (hw * c >= 2^16) for the two-thread split of the cascade's first level;
+    // odd sizes so the halves differ in length.
+    Random r(11);
+    nn::SqueezeExciteSpec s;
+    s.prefix = "se";
+    s.channels = 37;
+    s.reduced = 5;
+    ParamStore store(r);
+    nn::SqueezeExcite se(s, store.binder_listing_then_load([&](nn::Binder& b) { nn::SqueezeExcite t(s, b); }));
+    const Shape in{2, 61, 47, s.channels};
+    Tensor<float> x = random_tensor(r, in);
+    const std::size_t gates = static_cast<std::size_t>(in.n) * s.channels;
+    std::vector<float> scratch(s.channels + s.reduced);
+    auto run = [&](int threads) {
+        edet::set_num_threads(threads);
+        std::vector<float> g(gates);
+        se.gates(x.view(), g.data(), scratch.data());
+        edet::set_num_threads(0);
+        return g;
+    };
+    const std::vector<float> one = run(1), two = run(2);
+    CHECK(std::memcmp(one.data(), two.data(), gates * sizeof(float)) == 0);
+    // The kernel pooling by itself (no `pooled` given: kernels::global_average_pool) gives
+    // the same gates.
+    const std::vector<float> rw = store.values("se.conv_reduce.weight"), rb = store.values("se.conv_reduce.bias");
+    const std::vector<float> ew = store.values("se.conv_expand.weight"), eb = store.values("se.conv_expand.bias");
+    std::vector<float> own(gates);
+    edet::kernels::SqueezeExciteArgs a;
+    a.input = x.data();
+    a.shape = in;
+    a.reduced = s.reduced;
+    a.reduce_weights = rw.data();
+    a.reduce_bias = rb.data();
+    a.expand_weights = ew.data();
+    a.expand_bias = eb.data();
+    a.activation = s.activation;
+    a.gate = own.data();
+    a.scratch = scratch.data();
+    edet::kernels::squeeze_excite_gate(a);
+    CHECK(std::memcmp(one.data(), own.data(), gates * sizeof(float)) == 0);
 }

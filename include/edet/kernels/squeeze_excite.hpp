@@ -7,7 +7,8 @@
 //
 // CONTRACT
 //   squeeze_excite_gate: computes g for every image into `gate` ([n][c]); needs
-//     `scratch` of at least c + rd floats; single-threaded (it is tiny).
+//     `scratch` of at least c + rd floats; single-threaded (the FCs are tiny; the pool
+//     is one pass over x, which callers may do themselves and pass as `pooled`).
 //   scale_channels: x[r][ch] *= gate[image(r)][ch] for pixel rows [pixel_begin,
 //     pixel_end) of the flattened n*h*w pixels; callers split pixels across threads.
 //   weights in the reference layout: reduce [rd][c], expand [c][rd].
@@ -44,6 +45,10 @@ struct SqueezeExciteArgs {
     Activation activation = Activation::swish;
     float* gate = nullptr;     // [n][c] output
     float* scratch = nullptr;  // >= c + rd floats
+    // [n][c] channel means of the input, when the caller pooled already (nn::SqueezeExcite
+    // pools on two threads); the fast kernel then does not read `input`. The reference
+    // always pools itself.
+    const float* pooled = nullptr;
 };
 
 inline void validate(const SqueezeExciteArgs& a) {
@@ -131,7 +136,8 @@ inline void squeeze_excite_gate(const SqueezeExciteArgs& a) {
     float* pooled = a.scratch;
     float* hidden = a.scratch + c;
     for (int n = 0; n < a.shape.n; ++n) {
-        global_average_pool({a.input + static_cast<std::size_t>(n) * hw * c, Shape{1, a.shape.h, a.shape.w, a.shape.c}, pooled});
+        if (a.pooled) std::copy(a.pooled + static_cast<std::size_t>(n) * c, a.pooled + static_cast<std::size_t>(n + 1) * c, pooled);
+        else global_average_pool({a.input + static_cast<std::size_t>(n) * hw * c, Shape{1, a.shape.h, a.shape.w, a.shape.c}, pooled});
         for (std::size_t j = 0; j < rd; ++j) hidden[j] = a.reduce_bias[j] + detail::dot(a.reduce_weights + j * c, pooled, c);
         apply_activation(hidden, rd, a.activation);
         float* gate = a.gate + static_cast<std::size_t>(n) * c;

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "edet/core/parallel.hpp"
 #include "edet/kernels/squeeze_excite.hpp"
@@ -77,6 +78,12 @@ public:
         a.activation = spec_.activation;
         a.gate = gate;
         a.scratch = scratch;
+        const Shape s = x.shape();
+        std::vector<float> pooled(static_cast<std::size_t>(s.n) * s.c);
+        for (int b = 0; b < s.n; ++b)
+            pool_means(x.data() + static_cast<std::size_t>(b) * s.h * s.w * s.c, static_cast<std::size_t>(s.h) * s.w,
+                       static_cast<std::size_t>(s.c), pooled.data() + static_cast<std::size_t>(b) * s.c);
+        a.pooled = pooled.data();
         kernels::squeeze_excite_gate(a);
     }
 
@@ -94,6 +101,31 @@ public:
     }
 
 private:
+    // Channel means of one image (hw pixels of C floats), bit-identical to
+    // kernels::global_average_pool: the cascade's first split (pixels [0, hw/2) and the
+    // rest) is summed on two threads when there are two and the image is large (the pool
+    // is a pass over a tensor of up to 8 MB in D0, and on one thread the other waited).
+    static void pool_means(const float* x, std::size_t hw, std::size_t C, float* out) {
+        const std::size_t half = hw / 2;
+        if (num_threads() < 2 || hw <= kernels::detail::kCascadeLeaf || hw * C < (1u << 16)) {
+            std::vector<float> scratch(kernels::pool_sum_scratch_floats(hw, C));
+            kernels::pool_sums(x, hw, C, out, scratch.data());
+        } else {
+            std::vector<float> right(C);
+            std::vector<float> scratch_left(kernels::pool_sum_scratch_floats(half, C));
+            std::vector<float> scratch_right(kernels::pool_sum_scratch_floats(hw - half, C));
+            parallel_for(0, 2, 1, [&](std::int64_t k0, std::int64_t k1) {
+                for (std::int64_t k = k0; k < k1; ++k) {
+                    if (k == 0) kernels::pool_sums(x, half, C, out, scratch_left.data());
+                    else kernels::pool_sums(x + half * C, hw - half, C, right.data(), scratch_right.data());
+                }
+            });
+            for (std::size_t ch = 0; ch < C; ++ch) out[ch] = out[ch] + right[ch];
+        }
+        const float count = static_cast<float>(hw);
+        for (std::size_t ch = 0; ch < C; ++ch) out[ch] /= count;
+    }
+
     SqueezeExciteSpec spec_;
     std::vector<float> reduce_w_, reduce_b_, expand_w_, expand_b_;
 };
