@@ -354,8 +354,11 @@ int run(const Options& opt) {
         const double c1 = cpu_ms();
         if (r == -opt.warmup) first_forward_ms = t1 - t0;
         detections = 0;
+        const edet::detect::LogitMaxima maxima{&out.class_max, out.class_max_columns};
         for (int b = 0; b < opt.batch; ++b)
-            detections += edet::detect::postprocess(out.class_out, out.box_out, anchors, net->num_classes(), b, popt).size();
+            detections += edet::detect::postprocess(out.class_out, out.box_out, anchors, net->num_classes(), b, popt,
+                                                    nullptr, &maxima)
+                              .size();
         const double t2 = now_ms();
         const double c2 = cpu_ms();
         if (r >= 0) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -434,4 +435,102 @@ TEST_CASE("top_k_logits: the scan split over 2 threads equals the full sort (lar
     CHECK(!two.empty());
     CHECK(two == one);
     CHECK(two.find("channel 1") != std::string::npos);  // flat 700001 = pixel 87500, channel 1
+}
+
+namespace {
+// Run maxima of every level as the class head writes them (HeadOutputs::class_max),
+// computed here by a plain loop: the max of each run of `columns` logits of a pixel, NaN if
+// any is NaN.
+std::vector<std::vector<float>> run_maxima(const std::vector<std::vector<float>>& storage,
+                                           const std::vector<TensorView<const float>>& class_out, int columns,
+                                           std::vector<TensorView<const float>>& views) {
+    std::vector<std::vector<float>> out;
+    out.reserve(storage.size());
+    views.clear();
+    for (std::size_t l = 0; l < storage.size(); ++l) {
+        const Shape s = class_out[l].shape();
+        const int runs = (s.c + columns - 1) / columns;
+        std::vector<float> m(static_cast<std::size_t>(s.n) * s.h * s.w * runs);
+        for (std::size_t p = 0; p < m.size() / static_cast<std::size_t>(runs); ++p)
+            for (int j = 0; j < runs; ++j) {
+                float best = -std::numeric_limits<float>::infinity();
+                bool nan = false;
+                for (int ch = j * columns; ch < std::min(s.c, (j + 1) * columns); ++ch) {
+                    const float x = storage[l][p * static_cast<std::size_t>(s.c) + static_cast<std::size_t>(ch)];
+                    nan = nan || std::isnan(x);
+                    best = std::max(best, x);
+                }
+                m[p * static_cast<std::size_t>(runs) + static_cast<std::size_t>(j)] =
+                    nan ? std::numeric_limits<float>::quiet_NaN() : best;
+            }
+        out.push_back(std::move(m));
+        views.emplace_back(out.back().data(), Shape{s.n, s.h, s.w, runs});
+    }
+    return out;
+}
+}  // namespace
+
+TEST_CASE("top_k_logits with the class head's run maxima equals the full sort (ties, masks, NaN, bad maxima)") {
+    edet_test::Random rng(4242);
+    for (int trial = 0; trial < 40; ++trial) {
+        const int num_classes = trial % 5 == 0 ? 90 : rng.integer(1, 12);
+        const int anchors = rng.integer(1, 9);
+        const int levels = rng.integer(1, 4);
+        const int columns = trial % 3 == 0 ? 16 : (trial % 3 == 1 ? 32 : rng.integer(1, 40));
+        const bool ties = trial % 4 == 0;
+        std::vector<std::vector<float>> storage;
+        std::vector<TensorView<const float>> class_out;
+        storage.reserve(static_cast<std::size_t>(levels));
+        for (int l = 0; l < levels; ++l) {
+            const Shape s{rng.integer(1, 2), rng.integer(1, 40), rng.integer(1, 40), anchors * num_classes};
+            std::vector<float> v(s.numel());
+            for (auto& x : v) x = ties ? static_cast<float>(rng.integer(-6, 1)) : rng.uniform(-12.0f, 4.0f);
+            storage.push_back(std::move(v));
+            class_out.emplace_back(storage.back().data(), s);
+        }
+        std::vector<TensorView<const float>> max_views;
+        const auto maxima_storage = run_maxima(storage, class_out, columns, max_views);
+        const edet::detect::LogitMaxima maxima{&max_views, columns};
+        std::vector<char> allowed;
+        if (trial % 4 == 1) {
+            allowed.assign(static_cast<std::size_t>(num_classes), 1);
+            for (auto& a : allowed) a = static_cast<char>(rng.integer(0, 1));
+        }
+        for (int image = 0; image < class_out[0].n(); ++image) {
+            if (std::any_of(class_out.begin(), class_out.end(), [&](const auto& v) { return v.n() <= image; })) break;
+            for (int k : {1, 100, 5000}) {
+                const std::vector<Candidate> want = top_k_logits(class_out, image, k, num_classes, allowed);
+                const std::vector<Candidate> got = top_k_logits(class_out, image, k, num_classes, allowed, &maxima);
+                INFO("trial ", trial, " image ", image, " k ", k, " columns ", columns, " ties ", ties);
+                REQUIRE(got.size() == want.size());
+                for (std::size_t i = 0; i < got.size(); ++i) {
+                    REQUIRE(got[i].index == want[i].index);
+                    REQUIRE(got[i].logit == want[i].logit);
+                }
+            }
+        }
+    }
+    // A NaN logit: the same error with and without maxima (the maximum of its run is NaN).
+    const Shape s{1, 20, 30, 810};
+    std::vector<float> v(s.numel(), -3.0f);
+    v[12345] = std::nanf("");
+    v[400000] = std::nanf("");
+    const std::vector<std::vector<float>> storage{v};
+    const std::vector<TensorView<const float>> heads{TensorView<const float>(storage[0].data(), s)};
+    std::vector<TensorView<const float>> max_views;
+    const auto maxima_storage = run_maxima(storage, heads, 32, max_views);
+    const edet::detect::LogitMaxima maxima{&max_views, 32};
+    std::string with, without;
+    try { top_k_logits(heads, 0, 100, 90, {}, &maxima); } catch (const edet::Error& e) { with = e.what(); }
+    try { top_k_logits(heads, 0, 100, 90); } catch (const edet::Error& e) { without = e.what(); }
+    CHECK(!with.empty());
+    CHECK(with == without);
+    // Maxima that do not describe the logits are refused, not trusted.
+    const edet::detect::LogitMaxima wrong_columns{&max_views, 16};
+    CHECK_THROWS_AS(top_k_logits(heads, 0, 100, 90, {}, &wrong_columns), edet::Error);
+    const std::vector<TensorView<const float>> no_levels;
+    const edet::detect::LogitMaxima missing{&no_levels, 32};
+    CHECK_THROWS_AS(top_k_logits(heads, 0, 100, 90, {}, &missing), edet::Error);
+    const edet::detect::LogitMaxima null_views{nullptr, 32};
+    CHECK_THROWS_AS(top_k_logits(heads, 0, 100, 90, {}, &null_views), edet::Error);
 }

@@ -417,3 +417,68 @@ TEST_CASE("pointwise_conv: scale_packed_inputs + packed == the reference on chan
     a.packed = buf.data() + 1;
     CHECK_THROWS_AS(edet::kernels::pointwise_conv(a), edet::Error);
 }
+
+TEST_CASE("pointwise_conv: panel_max holds each row's maximum per panel, NaN when a value is NaN") {
+    // Derived from the kernel's own output, which the other cases check against the
+    // reference; shapes with partial panels, several depth blocks, activation + residual,
+    // rows split into chunks (the maxima must not depend on the split either).
+    edet_test::Random rng(31);
+    struct Shape {
+        int rows, cin, cout;
+        Activation act;
+    };
+    for (Shape sh : {Shape{97, 64, 810, Activation::none}, Shape{40, 1152, 36, Activation::swish},
+                     Shape{13, 7, 1, Activation::relu}, Shape{50, 24, pw::kPanelWidth, Activation::none},
+                     Shape{29, 33, 2 * pw::kPanelWidth + 5, Activation::sigmoid}}) {
+        const int panels = edet::kernels::pointwise_panel_count(sh.cout);
+        const int cols = edet::kernels::pointwise_panel_columns();
+        REQUIRE(panels == (sh.cout + cols - 1) / cols);
+        std::vector<float> x = rng.vector(static_cast<std::size_t>(sh.rows) * sh.cin);
+        x[static_cast<std::size_t>(sh.rows / 2) * sh.cin] = std::nanf("");  // row rows/2: NaN everywhere
+        std::vector<float> w = rng.vector(static_cast<std::size_t>(sh.cin) * sh.cout, -0.2f, 0.2f);
+        std::vector<float> b = rng.vector(sh.cout), res = rng.vector(static_cast<std::size_t>(sh.rows) * sh.cout);
+        const PackedPointwiseWeights packed = edet::kernels::pack_pointwise_weights(w.data(), sh.cin, sh.cout);
+        PointwiseConvArgs a;
+        a.input = x.data();
+        a.rows = static_cast<std::size_t>(sh.rows);
+        a.weights = &packed;
+        a.bias = b.data();
+        a.residual = sh.act == Activation::swish ? res.data() : nullptr;
+        a.activation = sh.act;
+        std::vector<float> y(static_cast<std::size_t>(sh.rows) * sh.cout);
+        std::vector<float> maxima(static_cast<std::size_t>(sh.rows) * panels, 12345.0f);
+        a.output = y.data();
+        a.panel_max = maxima.data();
+        edet::kernels::pointwise_conv(a);
+        INFO("rows ", sh.rows, " cin ", sh.cin, " cout ", sh.cout);
+        for (int r = 0; r < sh.rows; ++r)
+            for (int p = 0; p < panels; ++p) {
+                float want = -std::numeric_limits<float>::infinity();
+                bool nan = false;
+                for (int co = p * cols; co < std::min(sh.cout, (p + 1) * cols); ++co) {
+                    const float v = y[static_cast<std::size_t>(r) * sh.cout + co];
+                    nan = nan || std::isnan(v);
+                    want = std::max(want, v);
+                }
+                const float got = maxima[static_cast<std::size_t>(r) * panels + p];
+                INFO("row ", r, " panel ", p);
+                if (nan) REQUIRE(std::isnan(got));
+                else REQUIRE(got == want);
+            }
+        CHECK(std::isnan(maxima[static_cast<std::size_t>(sh.rows / 2) * panels]));
+        // Rows in chunks of 1..12: the same maxima.
+        std::vector<float> split(maxima.size(), -1.0f), y2(y.size());
+        for (int r0 = 0; r0 < sh.rows;) {
+            const int n = std::min(sh.rows - r0, rng.integer(1, 12));
+            PointwiseConvArgs part = a;
+            part.input = x.data() + static_cast<std::size_t>(r0) * sh.cin;
+            part.residual = a.residual ? res.data() + static_cast<std::size_t>(r0) * sh.cout : nullptr;
+            part.output = y2.data() + static_cast<std::size_t>(r0) * sh.cout;
+            part.panel_max = split.data() + static_cast<std::size_t>(r0) * panels;
+            part.rows = static_cast<std::size_t>(n);
+            edet::kernels::pointwise_conv(part);
+            r0 += n;
+        }
+        CHECK(std::memcmp(split.data(), maxima.data(), split.size() * sizeof(float)) == 0);
+    }
+}

@@ -238,6 +238,25 @@ TEST_CASE("efficientdet: any class count, odd non-square sizes, batch 3; the are
     }
     CHECK(sizes[3] == std::make_pair(13, 17));
     CHECK(sizes[7] == std::make_pair(1, 2));
+    // The class head's run maxima (for post-processing) describe class_out exactly.
+    REQUIRE(o.class_max.size() == 5);
+    const int cols = o.class_max_columns;
+    REQUIRE(cols >= 1);
+    for (std::size_t l = 0; l < 5; ++l) {
+        const edet::Shape cs = o.class_out[l].shape();
+        const int runs = (cs.c + cols - 1) / cols;
+        REQUIRE(o.class_max[l].shape() == edet::Shape{cs.n, cs.h, cs.w, runs});
+        std::size_t mismatches = 0;
+        for (std::size_t p = 0; p < static_cast<std::size_t>(cs.n) * cs.h * cs.w; ++p)
+            for (int j = 0; j < runs; ++j) {
+                float want = o.class_out[l].data()[p * cs.c + static_cast<std::size_t>(j * cols)];
+                for (int ch = j * cols; ch < std::min(cs.c, (j + 1) * cols); ++ch)
+                    want = std::max(want, o.class_out[l].data()[p * cs.c + static_cast<std::size_t>(ch)]);
+                mismatches += o.class_max[l].data()[p * static_cast<std::size_t>(runs) + static_cast<std::size_t>(j)] != want;
+            }
+        CAPTURE(l);
+        CHECK(mismatches == 0);
+    }
     const float* first = o.class_out[0].data();
     const std::size_t arena = net.arena_bytes();
     CHECK(arena > 0);

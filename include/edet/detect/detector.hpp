@@ -156,8 +156,10 @@ private:
 
     std::vector<Detection> postprocess(const HeadOutputs& out, int image, const DetectOptions& opt,
                                        const detect::ImageInfo* info) const {
-        const std::vector<detect::DetectionRow> rows = detect::postprocess(
-            out.class_out, out.box_out, anchors_, net_->num_classes(), image, post_options(opt), info);
+        const detect::LogitMaxima maxima{&out.class_max, out.class_max_columns};
+        const std::vector<detect::DetectionRow> rows =
+            detect::postprocess(out.class_out, out.box_out, anchors_, net_->num_classes(), image, post_options(opt), info,
+                                out.class_max.empty() ? nullptr : &maxima);
         std::vector<Detection> dets;
         dets.reserve(rows.size());
         for (const detect::DetectionRow& r : rows) dets.push_back(Detection{r.box, r.score, r.class_id, detect::coco_label(r.class_id)});

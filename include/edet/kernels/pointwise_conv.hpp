@@ -18,6 +18,11 @@
 //   reference's BLAS path (small inputs, no FMA) and the chunked sums differ in rounding
 //   only, so parity with the fixtures holds to tolerance, not bit for bit.
 //   The kernel neither allocates nor starts threads (scratch is a few KB of stack).
+//   panel_max (optional) [rows][pointwise_panel_count(cout)]: for each output row and each
+//     run of pointwise_panel_columns() output channels (the last run shorter), the largest
+//     final value of the row in those columns, NaN if any of them is NaN. Written while the
+//     tile is in L1, so a consumer looking for large outputs (detect::top_k_logits on the
+//     class head) reads these instead of the whole output.
 //
 // HOW IT WORKS (the classic GotoBLAS / BLIS structure, without packing the input)
 //   The packed weights are panels of kPanelWidth output channels (kPanelVectors SIMD
@@ -43,8 +48,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 // g++ 12 warns (-Wmaybe-uninitialized) inside its own AVX-512 intrinsics once they are
 // inlined (the _mm512_undefined_* idiom, GCC bug 105593). The warning is false; we silence
@@ -124,7 +131,39 @@ struct TileJob {
     Activation activation = Activation::none;
     const float* residual = nullptr;  // last block only; same tile shape as c
     std::size_t residual_stride = 0;
+    float* panel_max = nullptr;  // last block only: the tile's first row's entry; rows panel_max_stride apart
+    std::size_t panel_max_stride = 0;
 };
+
+// Max of x[0..n), NaN if any element is NaN (vmaxps alone would drop a NaN operand), n >= 1.
+inline float max_or_nan(const float* x, int n) {
+    Batch m(-std::numeric_limits<float>::infinity());
+    auto nan = m != m;
+    int j = 0;
+    for (; j + kLanes <= n; j += kLanes) {
+        const Batch v = Batch::load_unaligned(x + j);
+        nan = nan | (v != v);
+        m = xsimd::max(m, v);
+    }
+    float r;
+#if defined(__AVX512F__)
+    if constexpr (kLanes == 16) {
+        r = _mm512_reduce_max_ps(m);
+    } else
+#endif
+    {
+        alignas(64) float lanes[kLanes];
+        m.store_aligned(lanes);
+        r = lanes[0];
+        for (int l = 1; l < kLanes; ++l) r = std::max(r, lanes[l]);
+    }
+    bool any_nan = xsimd::any(nan);
+    for (; j < n; ++j) {
+        any_nan = any_nan || std::isnan(x[j]);
+        r = std::max(r, x[j]);
+    }
+    return any_nan ? std::numeric_limits<float>::quiet_NaN() : r;
+}
 
 // The activation + residual epilogue on a finished tile in memory (L1-hot). Kept out of
 // the micro-kernel so exp's temporaries never compete with the accumulators for registers;
@@ -271,7 +310,12 @@ template <int MR, int NV>
 inline void tile(int m, int n, const float* a, std::size_t lda, const float* b, int kc, float* c, std::size_t ldc,
                  TileJob job) {
     constexpr int W = NV * kLanes;
-    if (n == W) return tile_rows<MR, NV>(m, a, lda, b, kc, c, ldc, job);
+    if (n == W) {
+        tile_rows<MR, NV>(m, a, lda, b, kc, c, ldc, job);
+        if (job.last && job.panel_max)
+            for (int i = 0; i < m; ++i) job.panel_max[i * job.panel_max_stride] = max_or_nan(c + i * ldc, n);
+        return;
+    }
     alignas(64) float cbuf[MR * W];
     alignas(64) float rbuf[MR * W];
     alignas(64) float bias[W];
@@ -288,6 +332,8 @@ inline void tile(int m, int n, const float* a, std::size_t lda, const float* b, 
     }
     tile_rows<MR, NV>(m, a, lda, b, kc, cbuf, W, job);
     for (int i = 0; i < m; ++i) copy_row_prefix(cbuf + i * W, c + i * ldc, n);
+    if (job.last && job.panel_max)
+        for (int i = 0; i < m; ++i) job.panel_max[i * job.panel_max_stride] = max_or_nan(cbuf + i * W, n);
 }
 
 template <int MR, int NV>
@@ -375,7 +421,14 @@ struct PointwiseConvArgs {
     // Replaces weights->data (same layout and size, 64-byte aligned): per-call weights such
     // as scale_packed_inputs' output. nullptr: weights->data.
     const float* packed = nullptr;
+    // Optional [rows][pointwise_panel_count(cout)] row maxima per panel (see CONTRACT).
+    float* panel_max = nullptr;
 };
+
+// The column runs of PointwiseConvArgs::panel_max: panel p covers output channels
+// [p * pointwise_panel_columns(), min(cout, (p + 1) * pointwise_panel_columns())).
+inline int pointwise_panel_columns() { return pointwise_detail::kPanelWidth; }
+inline int pointwise_panel_count(int cout) { return pointwise_detail::panel_count(cout); }
 
 namespace pointwise_detail {
 // [begin, end) of a strided rows x width region, as integers (comparing unrelated
@@ -418,7 +471,8 @@ inline void validate(const PointwiseConvArgs& a) {
 
 namespace ref {
 
-// The reference reads the original [cout][cin] weights, independently of any packing.
+// The reference reads the original [cout][cin] weights, independently of any packing. It
+// does not write panel_max (tests derive it from the output).
 inline void pointwise_conv(const PointwiseConvArgs& a, const float* w_out_in) {
     validate(a);
     if (!w_out_in) fail("weights", "ref::pointwise_conv", "null pointer");
@@ -469,6 +523,8 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
                     const int m = static_cast<int>(std::min<std::size_t>(kTileRows, r1 - r));
                     job.residual = job.last && args.residual ? args.residual + r * rs + co0 : nullptr;
                     job.residual_stride = rs;
+                    job.panel_max = args.panel_max ? args.panel_max + r * static_cast<std::size_t>(panels) + p : nullptr;
+                    job.panel_max_stride = static_cast<std::size_t>(panels);
                     tile_any_width<kTileRows, kPanelVectors>(width / kLanes, m, n, args.input + r * is + k0, is, b, kc,
                                                              args.output + r * os + co0, os, job);
                 }

@@ -41,6 +41,12 @@ struct HeadOutputs {
     std::vector<TensorView<const float>> box_out;    // per level, {n, h_l, w_l, num_anchors*4}
     std::vector<TensorView<const float>> backbone;   // P3..P5 backbone features
     std::vector<TensorView<const float>> fpn;        // BiFPN outputs P3..P7 (P8)
+    // Per level {n, h_l, w_l, ceil(num_anchors*num_classes / class_max_columns)}: the largest
+    // of each run of class_max_columns logits of a pixel (NaN if any is NaN), written by the
+    // class head's last conv while its output is in cache. detect::postprocess scans these
+    // and reads only the runs that can hold a top-k logit, instead of all of class_out.
+    std::vector<TensorView<const float>> class_max;
+    int class_max_columns = 0;
 };
 
 // One stage of the forward: its multiply-adds (counted when the input shape is planned)
@@ -229,16 +235,19 @@ private:
         std::vector<nn::Feature> fpn = fpn_.run(ws_, taps, sizes);
         end_of("bifpn");
         HeadOutputs o;
-        std::vector<TensorView<float>> cls, box;
+        std::vector<TensorView<float>> cls, box, cls_max;
+        const int class_channels = config_.num_anchors() * config_.num_classes;
         for (const auto& f : fpn) {
             Shape s = f.view.shape();
             nn::Workspace::Handle h;
-            s.c = config_.num_anchors() * config_.num_classes;
+            s.c = class_channels;
             cls.push_back(ws_.tensor(s, &h));
+            s.c = kernels::pointwise_panel_count(class_channels);
+            cls_max.push_back(ws_.tensor(s, &h));
             s.c = config_.num_anchors() * 4;
             box.push_back(ws_.tensor(s, &h));
         }
-        class_net_.run(ws_, fpn, cls);
+        class_net_.run(ws_, fpn, cls, &cls_max);
         end_of("class_net");
         box_net_.run(ws_, fpn, box);
         end_of("box_net");
@@ -246,6 +255,8 @@ private:
         for (const auto& f : fpn) o.fpn.push_back(f.view);
         for (const auto& t : cls) o.class_out.push_back(t);
         for (const auto& t : box) o.box_out.push_back(t);
+        for (const auto& t : cls_max) o.class_max.push_back(t);
+        o.class_max_columns = kernels::pointwise_panel_columns();
         outputs_ = std::move(o);
     }
 

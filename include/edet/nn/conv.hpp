@@ -104,7 +104,10 @@ public:
 
     // out = act(bn(conv(in))) [+ residual, pointwise only, added after the activation].
     // in, out (and residual) contiguous; out must not alias in.
-    void forward(TensorView<const float> in, TensorView<float> out, const float* residual = nullptr) const {
+    // panel_max (pointwise only, optional): [pixels][kernels::pointwise_panel_count(out
+    // channels)] row maxima per weight panel (kernels/pointwise_conv.hpp).
+    void forward(TensorView<const float> in, TensorView<float> out, const float* residual = nullptr,
+                 float* panel_max = nullptr) const {
         const Shape os = plan(in.shape());
         check_same_shape(out.shape(), os, "output", "ConvBnAct::forward");
         if (!in.is_contiguous() || !out.is_contiguous())
@@ -115,12 +118,14 @@ public:
             const std::size_t cout = static_cast<std::size_t>(spec_.out_channels);
             parallel_for(0, rows, grain_for(static_cast<std::int64_t>(cin * cout)), [&](std::int64_t r0, std::int64_t r1) {
                 const std::size_t r = static_cast<std::size_t>(r0);
+                const std::size_t panels = static_cast<std::size_t>(kernels::pointwise_panel_count(spec_.out_channels));
                 pointwise_rows(in.data() + r * cin, static_cast<std::size_t>(r1 - r0), out.data() + r * cout,
-                               residual ? residual + r * cout : nullptr);
+                               residual ? residual + r * cout : nullptr, nullptr, panel_max ? panel_max + r * panels : nullptr);
             });
             return;
         }
         if (residual) fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::forward", "residual only for pointwise convs");
+        if (panel_max) fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::forward", "panel maxima only for pointwise convs");
         const std::int64_t rows = static_cast<std::int64_t>(os.n) * os.h;
         const std::int64_t k2 = static_cast<std::int64_t>(spec_.kernel) * spec_.kernel;
         if (spec_.kind == ConvKind::depthwise) {
@@ -149,7 +154,7 @@ public:
     // + residual (same layout as out) if given; `packed` replaces the packed weights (a
     // kernels::scale_packed_inputs copy of packed_pointwise()) if given.
     void pointwise_rows(const float* in, std::size_t rows, float* out, const float* residual = nullptr,
-                        const float* packed = nullptr) const {
+                        const float* packed = nullptr, float* panel_max = nullptr) const {
         if (spec_.kind != ConvKind::pointwise) fail(cat("layer '", spec_.conv, "'"), "ConvBnAct::pointwise_rows", "not a pointwise conv");
         kernels::PointwiseConvArgs a;
         a.input = in;
@@ -159,6 +164,7 @@ public:
         a.output = out;
         a.residual = residual;
         a.packed = packed;
+        a.panel_max = panel_max;
         a.activation = spec_.activation;
         kernels::pointwise_conv(a);
     }
@@ -308,11 +314,12 @@ public:
     // Floats of scratch forward() needs (the depthwise output).
     std::size_t scratch_floats(const Shape& in) const { return depthwise_.plan(in).numel(); }
 
-    void forward(TensorView<const float> in, TensorView<float> out, float* scratch) const {
+    // panel_max: the pointwise conv's optional row maxima (ConvBnAct::forward).
+    void forward(TensorView<const float> in, TensorView<float> out, float* scratch, float* panel_max = nullptr) const {
         const Shape mid = depthwise_.plan(in.shape());
         TensorView<float> t(scratch, mid);
         depthwise_.forward(in, t);
-        pointwise_.forward(t, out);
+        pointwise_.forward(t, out, nullptr, panel_max);
     }
 
     const ConvBnAct& depthwise() const { return depthwise_; }

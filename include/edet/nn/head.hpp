@@ -76,8 +76,12 @@ public:
     const HeadNetSpec& spec() const { return spec_; }
 
     // Runs every level; outputs[l] must be {n, h_l, w_l, outputs} views the caller owns.
-    void run(Workspace& ws, const std::vector<Feature>& x, const std::vector<TensorView<float>>& outputs) const {
-        if (static_cast<int>(x.size()) != spec_.num_levels || outputs.size() != x.size())
+    // panel_max (optional): per level, {n, h_l, w_l, kernels::pointwise_panel_count(outputs)}
+    // views that receive the predict conv's row maxima per weight panel.
+    void run(Workspace& ws, const std::vector<Feature>& x, const std::vector<TensorView<float>>& outputs,
+             const std::vector<TensorView<float>>* panel_max = nullptr) const {
+        if (static_cast<int>(x.size()) != spec_.num_levels || outputs.size() != x.size() ||
+            (panel_max && panel_max->size() != x.size()))
             fail(cat("head '", spec_.prefix, "'"), "HeadNet::run", cat(x.size(), " levels, expected ", spec_.num_levels));
         for (std::size_t l = 0; l < x.size(); ++l) {
             const Shape s = x[l].view.shape();
@@ -99,7 +103,14 @@ public:
                 cur = dst;
             }
             if (ws.planning()) ws.add_macs(predict_.macs(cur.shape()));
-            if (ws.executing()) predict_.forward(cur, outputs[l], t.data());
+            float* maxima = nullptr;
+            if (panel_max) {
+                const TensorView<float>& pm = (*panel_max)[l];
+                const Shape want{s.n, s.h, s.w, kernels::pointwise_panel_count(spec_.outputs)};
+                check_same_shape(pm.shape(), want, "panel maxima", "HeadNet::run");
+                maxima = pm.data();
+            }
+            if (ws.executing()) predict_.forward(cur, outputs[l], t.data(), maxima);
             ws.release(ht);
             ws.release(hb);
             ws.release(ha);
