@@ -17,7 +17,8 @@
 // window. The window slides forward through a buffer twice its size and the kept rows are
 // copied back to the front only when the next chunk would run past its end: with wide
 // rows a chunk is a single output row and a copy per row moved the K - S kept rows each
-// time (2% of D0's time in memmove at 3x3 stride 1, twice the expand's own output). Only the depthwise output is written to memory, because SE needs all of it before
+// time (2% of D0's time in memmove at 3x3 stride 1, twice the expand's own output).
+// Only the depthwise output is written to memory, because SE needs all of it before
 // the projection; without SE (Lite) the chunk's depthwise rows are projected at once, while
 // they are still in L2. Every value is computed by the same kernels with the same arithmetic as
 // the unfused expand -> depthwise, so results are bit-identical (and independent of the
@@ -106,22 +107,22 @@ private:
     // rest) is summed on two threads when there are two and the image is large (the pool
     // is a pass over a tensor of up to 8 MB in D0, and on one thread the other waited).
     static void pool_means(const float* x, std::size_t hw, std::size_t C, float* out) {
-        const std::size_t half = hw / 2;
         if (num_threads() < 2 || hw <= kernels::detail::kCascadeLeaf || hw * C < (1u << 16)) {
-            std::vector<float> scratch(kernels::pool_sum_scratch_floats(hw, C));
-            kernels::pool_sums(x, hw, C, out, scratch.data());
-        } else {
-            std::vector<float> right(C);
-            std::vector<float> scratch_left(kernels::pool_sum_scratch_floats(half, C));
-            std::vector<float> scratch_right(kernels::pool_sum_scratch_floats(hw - half, C));
-            parallel_for(0, 2, 1, [&](std::int64_t k0, std::int64_t k1) {
-                for (std::int64_t k = k0; k < k1; ++k) {
-                    if (k == 0) kernels::pool_sums(x, half, C, out, scratch_left.data());
-                    else kernels::pool_sums(x + half * C, hw - half, C, right.data(), scratch_right.data());
-                }
-            });
-            for (std::size_t ch = 0; ch < C; ++ch) out[ch] = out[ch] + right[ch];
+            const int c = static_cast<int>(C);
+            kernels::global_average_pool({x, Shape{1, static_cast<int>(hw), 1, c}, out});
+            return;
         }
+        const std::size_t half = hw / 2;
+        std::vector<float> right(C);
+        std::vector<float> scratch_left(kernels::pool_sum_scratch_floats(half, C));
+        std::vector<float> scratch_right(kernels::pool_sum_scratch_floats(hw - half, C));
+        parallel_for(0, 2, 1, [&](std::int64_t k0, std::int64_t k1) {
+            for (std::int64_t k = k0; k < k1; ++k) {
+                if (k == 0) kernels::pool_sums(x, half, C, out, scratch_left.data());
+                else kernels::pool_sums(x + half * C, hw - half, C, right.data(), scratch_right.data());
+            }
+        });
+        for (std::size_t ch = 0; ch < C; ++ch) out[ch] = out[ch] + right[ch];
         const float count = static_cast<float>(hw);
         for (std::size_t ch = 0; ch < C; ++ch) out[ch] /= count;
     }
