@@ -21,7 +21,10 @@ echo "== tests (release)"
 (cd build && ctest --output-on-failure -j"$jobs" -LE slow)
 
 echo "== sanitizer build (ASan+UBSan)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDET_SANITIZE=ON \
+# -O1 -g1: ASan's recommended optimisation and line tables for its stack traces; with the
+# unity-built test binaries this build takes ~8 minutes on 2 cores instead of ~50 at -O2 -g.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+  -DEDET_SANITIZE=ON \
   -DEDET_BUILD_BENCH=OFF -DEDET_BUILD_EXAMPLES=OFF -DEDET_BUILD_TOOLS=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 echo "== tests (sanitizers)"

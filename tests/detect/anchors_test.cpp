@@ -58,18 +58,8 @@ TEST_CASE("anchors: bad configs throw") {
     CHECK_THROWS_AS(generate_anchors(cfg), edet::Error);
 }
 
-namespace {
-struct FixtureCase {
-    const char* folder;
-    const char* variant;
-};
-const FixtureCase kFixtures[] = {
-    {"efficientdet_d0_s0", "efficientdet_d0"},
-    {"tf_efficientdet_d0_s0", "tf_efficientdet_d0"},
-    {"tf_efficientdet_d0_s3_256x384", "tf_efficientdet_d0"},
-    {"tf_efficientdet_lite0_s0", "tf_efficientdet_lite0"},
-};
-}  // namespace
+using edet_test::FixtureCase;
+using edet_test::kFixtures;
 
 TEST_CASE("anchors: equal the fixtures' anchors bit for bit" * doctest::test_suite("parity")) {
     for (const FixtureCase& fc : kFixtures) {

@@ -49,4 +49,16 @@ inline std::vector<float> nchw_to_nhwc(const FixtureTensor& t) {
     return out;
 }
 
+// The four shared fixtures and the variant each was made with.
+struct FixtureCase {
+    const char* folder;
+    const char* variant;
+};
+inline const FixtureCase kFixtures[] = {
+    {"efficientdet_d0_s0", "efficientdet_d0"},
+    {"tf_efficientdet_d0_s0", "tf_efficientdet_d0"},
+    {"tf_efficientdet_d0_s3_256x384", "tf_efficientdet_d0"},
+    {"tf_efficientdet_lite0_s0", "tf_efficientdet_lite0"},
+};
+
 }  // namespace edet_test

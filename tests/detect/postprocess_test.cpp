@@ -243,17 +243,10 @@ TEST_CASE("postprocess: mismatched heads, anchors and NaN logits throw") {
     CHECK_THROWS_AS(postprocess(t.cls, t.box, t.anchors, 3, 0, opt), edet::Error);
 }
 
+using edet_test::FixtureCase;
+using edet_test::kFixtures;
+
 namespace {
-struct FixtureCase {
-    const char* folder;
-    const char* variant;
-};
-const FixtureCase kFixtures[] = {
-    {"efficientdet_d0_s0", "efficientdet_d0"},
-    {"tf_efficientdet_d0_s0", "tf_efficientdet_d0"},
-    {"tf_efficientdet_d0_s3_256x384", "tf_efficientdet_d0"},
-    {"tf_efficientdet_lite0_s0", "tf_efficientdet_lite0"},
-};
 
 // Compares our rows with the reference (N=1, 100 x 6, zero rows pad). Classes must match row
 // for row except where reference scores tie (then the set of rows within the tie must match).

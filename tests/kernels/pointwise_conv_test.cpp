@@ -21,7 +21,7 @@ namespace pw = edet::kernels::pointwise_detail;
 
 namespace {
 
-const Activation kActivations[] = {Activation::none, Activation::relu, Activation::relu6, Activation::swish,
+const Activation kPointwiseActivations[] = {Activation::none, Activation::relu, Activation::relu6, Activation::swish,
                                    Activation::sigmoid};
 
 struct Case {
@@ -107,7 +107,7 @@ TEST_CASE("pointwise_conv: boundary battery (rows, cout around tile and panel si
             c.bias = i % 2 == 0;
             c.residual = i % 3 == 0;
             c.out_pad = i % 4 == 1 ? 5 : 0;
-            c.act = kActivations[i % 5];
+            c.act = kPointwiseActivations[i % 5];
             check_case(c, rng);
             ++i;
         }
@@ -131,7 +131,7 @@ TEST_CASE("pointwise_conv: 150 random shapes, strides, bias, residual, activatio
         c.res_pad = rng.integer(0, 2) == 0 ? static_cast<std::size_t>(rng.integer(1, 9)) : 0;
         c.bias = rng.integer(0, 1) == 1;
         c.residual = rng.integer(0, 1) == 1;
-        c.act = kActivations[i % 5];
+        c.act = kPointwiseActivations[i % 5];
         CAPTURE(seed);
         CAPTURE(i);
         worst_rel = std::max(worst_rel, check_case(c, rng));
@@ -149,7 +149,7 @@ TEST_CASE("pointwise_conv: vector activations match ref::activate element by ele
                     std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()})
         x.push_back(v);
     std::vector<float> got(x.size());
-    for (Activation act : kActivations) {
+    for (Activation act : kPointwiseActivations) {
         PointwiseConvArgs a;
         a.input = x.data();
         a.rows = x.size();
