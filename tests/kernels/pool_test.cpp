@@ -235,3 +235,53 @@ TEST_CASE("global_average_pool: the cascade sum stays accurate over a 256x256 ma
         CHECK(running_err > cascade_err);
     }
 }
+
+TEST_CASE("CascadeSummer: pixels fed in runs of any length give pool_sums' sums bit for bit") {
+    edet_test::Random rng(41);
+    const std::vector<int> channels = {1, 3, W - 1, W, W + 1, 2 * W + 3, 96, 144};
+    const std::vector<std::size_t> counts = {1, 2, 15, 16, 17, 31, 32, 33, 100, 255, 256, 257, 1000, 4096, 4099};
+    for (int t = 0; t < 80; ++t) {
+        const std::size_t count = t < static_cast<int>(counts.size()) ? counts[static_cast<std::size_t>(t)]
+                                                                        : static_cast<std::size_t>(rng.integer(1, 3000));
+        const std::size_t C = static_cast<std::size_t>(rng.pick(channels));
+        const std::vector<float> x = rng.vector(count * C, -2.0f, 3.0f);
+        // Independent path: the contract's recursive cascade, one channel at a time.
+        std::vector<float> want(C);
+        for (std::size_t ch = 0; ch < C; ++ch)
+            want[ch] = k::detail::cascade_sum<float>(x.data() + ch, count, C, [](const float* q) { return *q; });
+        std::vector<float> fast(C), scratch(k::pool_sum_scratch_floats(count, C));
+        k::pool_sums(x.data(), count, C, fast.data(), scratch.data());
+        REQUIRE(same_bits(fast, want));
+        // Runs: single pixels, whole rows of a random width, random lengths, everything at once.
+        k::CascadeSummer summer;
+        for (int mode = 0; mode < 4; ++mode) {
+            summer.reset(count, C);  // reuses the plan when count and C repeat
+            const std::size_t row = static_cast<std::size_t>(rng.integer(1, 40));
+            std::size_t at = 0;
+            while (at < count) {
+                std::size_t n = mode == 0 ? 1 : mode == 1 ? row : mode == 2 ? static_cast<std::size_t>(rng.integer(0, 70)) : count;
+                n = std::min(n, count - at);
+                summer.add(x.data() + at * C, n);
+                at += n;
+            }
+            CHECK(summer.fed() == count);
+            std::vector<float> got(C, 9.0f);
+            summer.finish(got.data());
+            INFO("count ", count, " C ", C, " mode ", mode);
+            REQUIRE(same_bits(got, want));
+        }
+    }
+}
+
+TEST_CASE("CascadeSummer: misuse throws edet::Error") {
+    CHECK_THROWS_AS(k::CascadeSummer(0, 4), edet::Error);
+    CHECK_THROWS_AS(k::CascadeSummer(4, 0), edet::Error);
+    k::CascadeSummer s(20, 3);
+    std::vector<float> px(3 * 21, 1.0f), out(3);
+    s.add(px.data(), 19);
+    CHECK_THROWS_AS(s.finish(out.data()), edet::Error);  // one pixel missing
+    CHECK_THROWS_AS(s.add(px.data(), 2), edet::Error);   // one too many
+    s.add(px.data(), 1);
+    s.finish(out.data());
+    CHECK(out == std::vector<float>{20.0f, 20.0f, 20.0f});
+}

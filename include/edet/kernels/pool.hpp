@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 
 #include <vector>
@@ -230,6 +231,106 @@ inline void pool_sums(const float* x, std::size_t count, std::size_t C, float* o
     for (; ch < vec_end; ch += W) (B::load_unaligned(out + ch) + B::load_unaligned(right + ch)).store_unaligned(out + ch);
     for (; ch < C; ++ch) out[ch] = out[ch] + right[ch];
 }
+
+// pool_sums fed in pieces: the pixels arrive in order, in runs of any length (a producer's
+// output rows while they are still in L1/L2, e.g. nn::MBConv's depthwise pass feeding its
+// squeeze-excite pool), and finish() gives exactly pool_sums(x, count, C) of them. The
+// cascade's tree is laid out once as its leaves in order, each with the number of merges
+// its last pixel completes; a stack of partial sums (one row of C floats per open level)
+// replays pool_sums' additions in the same order: leaf = 0 + p0 + p1 + ..., node = left
+// + right.
+class CascadeSummer {
+public:
+    CascadeSummer() = default;
+    CascadeSummer(std::size_t count, std::size_t C) { reset(count, C); }
+
+    // Starts a new sum of `count` pixels (>= 1) of C (>= 1) channels; keeps the buffers.
+    void reset(std::size_t count, std::size_t C) {
+        if (count < 1 || C < 1) fail("cascade sum", "CascadeSummer", cat("count ", count, " channels ", C, " must be >= 1"));
+        if (count != count_ || C != C_) {
+            count_ = count;
+            C_ = C;
+            leaves_.clear();
+            plan(count);
+            std::size_t levels = 1;
+            for (std::size_t n = count; n > detail::kCascadeLeaf; n -= n / 2) ++levels;
+            stack_.assign((levels + 1) * C, 0.0f);
+        }
+        leaf_ = 0;
+        in_leaf_ = 0;
+        depth_ = 0;
+        fed_ = 0;
+    }
+
+    std::size_t count() const { return count_; }
+    std::size_t fed() const { return fed_; }
+
+    // The next n pixels (n * C contiguous floats).
+    void add(const float* pixels, std::size_t n) {
+        using B = FloatBatch;
+        constexpr std::size_t W = kFloatLanes;
+        if (n > count_ - fed_) fail("cascade sum", "CascadeSummer::add", cat(fed_ + n, " pixels fed, expected ", count_));
+        const std::size_t vec_end = C_ - C_ % W;
+        while (n > 0) {
+            float* slot = stack_.data() + depth_ * C_;
+            if (in_leaf_ == 0) std::fill(slot, slot + C_, 0.0f);
+            const Leaf& leaf = leaves_[leaf_];
+            const std::size_t take = std::min<std::size_t>(n, leaf.size - in_leaf_);
+            for (std::size_t i = 0; i < take; ++i) {
+                const float* px = pixels + i * C_;
+                std::size_t ch = 0;
+                for (; ch < vec_end; ch += W) (B::load_unaligned(slot + ch) + B::load_unaligned(px + ch)).store_unaligned(slot + ch);
+                for (; ch < C_; ++ch) slot[ch] += px[ch];
+            }
+            pixels += take * C_;
+            n -= take;
+            fed_ += take;
+            in_leaf_ += take;
+            if (in_leaf_ < leaf.size) continue;
+            // The leaf is complete: push it, then close the nodes it completes.
+            ++depth_;
+            for (std::uint32_t m = 0; m < leaf.merges; ++m) {
+                float* left = stack_.data() + (depth_ - 2) * C_;
+                const float* right = left + C_;
+                std::size_t ch = 0;
+                for (; ch < vec_end; ch += W) (B::load_unaligned(left + ch) + B::load_unaligned(right + ch)).store_unaligned(left + ch);
+                for (; ch < C_; ++ch) left[ch] = left[ch] + right[ch];
+                --depth_;
+            }
+            ++leaf_;
+            in_leaf_ = 0;
+        }
+    }
+
+    // out[0..C) = the cascade sums; every pixel must have been fed.
+    void finish(float* out) const {
+        if (fed_ != count_ || depth_ != 1) fail("cascade sum", "CascadeSummer::finish", cat(fed_, " of ", count_, " pixels fed"));
+        std::copy(stack_.begin(), stack_.begin() + static_cast<std::ptrdiff_t>(C_), out);
+    }
+
+private:
+    struct Leaf {
+        std::uint32_t size;    // pixels, 1..kCascadeLeaf
+        std::uint32_t merges;  // nodes closed after its last pixel
+    };
+    // pool_sums' recursion: a leaf when count <= kCascadeLeaf, else the two halves and the
+    // merge of their sums after the right half's last leaf.
+    void plan(std::size_t count) {
+        if (count <= detail::kCascadeLeaf) {
+            leaves_.push_back({static_cast<std::uint32_t>(count), 0});
+            return;
+        }
+        const std::size_t half = count / 2;
+        plan(half);
+        plan(count - half);
+        ++leaves_.back().merges;
+    }
+
+    std::size_t count_ = 0, C_ = 0;
+    std::vector<Leaf> leaves_;
+    std::vector<float> stack_;
+    std::size_t leaf_ = 0, in_leaf_ = 0, depth_ = 0, fed_ = 0;
+};
 
 // The fast global average pool: pool_sums per image, then the division; each channel's
 // sum is the reference's sum, bit for bit.

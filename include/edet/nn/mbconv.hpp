@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "edet/core/parallel.hpp"
+#include "edet/kernels/pool.hpp"
 #include "edet/kernels/squeeze_excite.hpp"
 #include "edet/nn/binder.hpp"
 #include "edet/nn/conv.hpp"
@@ -65,7 +66,9 @@ public:
 
     // gate[b][ch] for every image b of x (contiguous {n, h, w, channels}): the factors
     // forward() multiplies x by. gate has n * channels floats; scratch >= channels + reduced.
-    void gates(TensorView<const float> x, float* gate, float* scratch) const {
+    // means: x's channel means [n][channels] when the caller pooled them already (MBConv,
+    // during its depthwise pass), bit-identical to what pooling x here would give.
+    void gates(TensorView<const float> x, float* gate, float* scratch, const float* means = nullptr) const {
         if (x.c() != spec_.channels)
             fail(cat("layer '", spec_.prefix, "'"), "SqueezeExcite::gates", cat("input has ", x.c(), " channels, expected ", spec_.channels));
         kernels::SqueezeExciteArgs a;
@@ -80,11 +83,15 @@ public:
         a.gate = gate;
         a.scratch = scratch;
         const Shape s = x.shape();
-        std::vector<float> pooled(static_cast<std::size_t>(s.n) * s.c);
-        for (int b = 0; b < s.n; ++b)
-            pool_means(x.data() + static_cast<std::size_t>(b) * s.h * s.w * s.c, static_cast<std::size_t>(s.h) * s.w,
-                       static_cast<std::size_t>(s.c), pooled.data() + static_cast<std::size_t>(b) * s.c);
-        a.pooled = pooled.data();
+        std::vector<float> pooled;
+        if (!means) {
+            pooled.resize(static_cast<std::size_t>(s.n) * s.c);
+            for (int b = 0; b < s.n; ++b)
+                pool_means(x.data() + static_cast<std::size_t>(b) * s.h * s.w * s.c, static_cast<std::size_t>(s.h) * s.w,
+                           static_cast<std::size_t>(s.c), pooled.data() + static_cast<std::size_t>(b) * s.c);
+            means = pooled.data();
+        }
+        a.pooled = means;
         kernels::squeeze_excite_gate(a);
     }
 
@@ -139,6 +146,72 @@ inline float* thread_scratch(std::size_t floats) {
     return buffer.data();
 }
 
+// The squeeze-excite pool of an MBConv, summed during its depthwise pass while each chunk
+// of output rows is still in L2, instead of in a pass over the finished tensor (up to 9 MB
+// in D0, so that pass read it back from memory). The sums are bit-identical to
+// SqueezeExcite's own pool: parallel_for gives each thread a range of the n*h output rows,
+// and a thread's piece of an image is summed (kernels::CascadeSummer) only when it is a
+// subtree of the pool's cascade: the whole image, or, for an even height, exactly the first
+// or the second half of its rows, whose pixels are the cascade's first split (hw/2 and the
+// rest). Any other piece (an odd height split across two threads, more than two threads
+// on one image) leaves its image unpooled; means() then returns nullptr and SqueezeExcite
+// pools the finished tensor as before.
+class PoolSlots {
+public:
+    // Floats of memory for a depthwise output of shape d: whole-image sums, first halves
+    // and second halves, [3][n][c].
+    static std::size_t floats(const Shape& d) { return 3 * static_cast<std::size_t>(d.n) * static_cast<std::size_t>(d.c); }
+
+    PoolSlots(float* memory, const Shape& d) : sums_(memory), d_(d), done_(3 * static_cast<std::size_t>(d.n), 0) {}
+
+    // If output rows [y0, y1) of image b are a cascade subtree, resets `summer` for their
+    // pixels and returns the slot finish() fills; else nullptr (feed nothing).
+    float* begin(int b, int y0, int y1, kernels::CascadeSummer& summer) const {
+        const std::size_t hw = static_cast<std::size_t>(d_.h) * d_.w;
+        int part = -1;  // 0 whole image, 1 first half, 2 second half
+        if (y0 == 0 && y1 == d_.h) part = 0;
+        else if (d_.h % 2 == 0 && y0 == 0 && y1 == d_.h / 2) part = 1;
+        else if (d_.h % 2 == 0 && y0 == d_.h / 2 && y1 == d_.h) part = 2;
+        if (part < 0) return nullptr;
+        summer.reset(part == 0 ? hw : part == 1 ? hw / 2 : hw - hw / 2, static_cast<std::size_t>(d_.c));
+        return slot(part, b);
+    }
+
+    // Writes the finished sums into `slot` (from begin()). Each slot has one writer thread.
+    void finish(float* slot, const kernels::CascadeSummer& summer) {
+        summer.finish(slot);
+        done_[static_cast<std::size_t>(slot - sums_) / static_cast<std::size_t>(d_.c)] = 1;
+    }
+
+    // After the parallel pass: the channel means [n][c] (in the first slots), or nullptr
+    // if some image was not pooled.
+    const float* means() {
+        const std::size_t n = static_cast<std::size_t>(d_.n), C = static_cast<std::size_t>(d_.c);
+        for (std::size_t b = 0; b < n; ++b)
+            if (!done_[b] && !(done_[n + b] && done_[2 * n + b])) return nullptr;
+        const float count = static_cast<float>(static_cast<std::size_t>(d_.h) * d_.w);
+        for (int b = 0; b < d_.n; ++b) {
+            float* mean = slot(0, b);
+            if (!done_[static_cast<std::size_t>(b)]) {
+                const float* left = slot(1, b);
+                const float* right = slot(2, b);
+                for (std::size_t ch = 0; ch < C; ++ch) mean[ch] = left[ch] + right[ch];
+            }
+            for (std::size_t ch = 0; ch < C; ++ch) mean[ch] /= count;
+        }
+        return sums_;
+    }
+
+private:
+    float* slot(int part, int b) const {
+        return sums_ + (static_cast<std::size_t>(part) * d_.n + static_cast<std::size_t>(b)) * static_cast<std::size_t>(d_.c);
+    }
+
+    float* sums_;
+    Shape d_;
+    std::vector<unsigned char> done_;
+};
+
 struct MBConvSpec {
     std::string prefix;  // "backbone.blocks.{stage}.{block}"
     bool depthwise_separable = false;  // expand ratio 1 (stage 0)
@@ -190,7 +263,9 @@ public:
         const Shape e = expanded(in);
         const Shape d = depthwise_.plan(e);
         std::size_t n = round16(d.numel());
-        if (spec_.se_reduced > 0) n += se_.scratch_floats(d) + static_cast<std::size_t>(d.n) * round16(project_packed_floats()) + 16;
+        if (spec_.se_reduced > 0)
+            n += round16(PoolSlots::floats(d)) + se_.scratch_floats(d) +
+                 static_cast<std::size_t>(d.n) * round16(project_packed_floats()) + 16;
         return n;
     }
 
@@ -201,11 +276,19 @@ public:
         float* rest = scratch + round16(d.numel());
         const float* skip = spec_.has_skip() ? in.data() : nullptr;
         const bool se = spec_.se_reduced > 0;
-        if (spec_.depthwise_separable) depthwise_.forward(in, dw);
-        else if (se) expand_depthwise(in, dw, TensorView<float>(), nullptr);
-        else expand_depthwise(in, dw, out, skip);  // no SE (Lite): the projection joins the row loop
-        if (se) gated_project(dw, out, skip, rest);
-        else if (spec_.depthwise_separable) project_.forward(dw, out, skip);
+        if (!se) {
+            if (spec_.depthwise_separable) {
+                depthwise_.forward(in, dw);
+                project_.forward(dw, out, skip);
+            } else {
+                expand_depthwise(in, dw, out, skip, nullptr);  // no SE (Lite): the projection joins the row loop
+            }
+            return;
+        }
+        PoolSlots pool(rest, d);
+        if (spec_.depthwise_separable) depthwise_pooled(in, dw, pool);
+        else expand_depthwise(in, dw, TensorView<float>(), nullptr, &pool);
+        gated_project(dw, out, skip, rest + round16(PoolSlots::floats(d)), pool.means());
     }
 
     // Bytes of one thread's window of expanded rows (see the top of the file): about half
@@ -221,14 +304,16 @@ private:
     // the projection's packed weights (kernels::scale_packed_inputs) instead of a pass that
     // rewrites the whole depthwise output. Not bit-identical to scaling first: the products
     // (w * g) * x and w * (x * g) round differently (parity holds to tolerance).
-    void gated_project(TensorView<const float> dw, TensorView<float> out, const float* skip, float* scratch) const {
+    // means: dw's channel means if the depthwise pass pooled them, else nullptr.
+    void gated_project(TensorView<const float> dw, TensorView<float> out, const float* skip, float* scratch,
+                       const float* means) const {
         const Shape d = dw.shape();
         float* gate = scratch;
         float* se_scratch = gate + static_cast<std::size_t>(d.n) * d.c;
         // The kernel loads packed weights with aligned loads: align to 64 bytes (16 spare floats).
         float* packed = scratch + se_.scratch_floats(d);
         packed += (16 - (reinterpret_cast<std::uintptr_t>(packed) / sizeof(float)) % 16) % 16;
-        se_.gates(dw, gate, se_scratch);
+        se_.gates(dw, gate, se_scratch, means);
         const std::size_t pixels = static_cast<std::size_t>(d.h) * d.w;
         const std::size_t cin = static_cast<std::size_t>(d.c), cout = static_cast<std::size_t>(spec_.out_channels);
         const std::size_t packed_floats = round16(project_packed_floats());
@@ -251,8 +336,10 @@ private:
 
     // dw = depthwise(expand(in)), fused by row bands. With `out` non-empty (blocks without
     // SE) each chunk's depthwise rows are projected right away, still in L2:
-    // out = project(dw) + skip.
-    void expand_depthwise(TensorView<const float> in, TensorView<float> dw, TensorView<float> out, const float* skip) const {
+    // out = project(dw) + skip. With `pool`, each chunk's depthwise rows are also summed
+    // into the SE pool while they are in L2 (see PoolSlots).
+    void expand_depthwise(TensorView<const float> in, TensorView<float> dw, TensorView<float> out, const float* skip,
+                          PoolSlots* pool) const {
         const Shape is = in.shape();
         const Shape d = dw.shape();
         const int mid = spec_.mid_channels, K = spec_.kernel, S = spec_.stride;
@@ -276,11 +363,14 @@ private:
         if (project_out) check_same_shape(out.shape(), project_.plan(d), "output", "MBConv::forward");
         parallel_for(0, static_cast<std::int64_t>(d.n) * d.h, grain_for(work_per_row), [&](std::int64_t r0, std::int64_t r1) {
             float* buffer = thread_scratch(static_cast<std::size_t>(buffer_rows) * row_floats);
+            kernels::CascadeSummer summer;
             for (std::int64_t r = r0; r < r1;) {
                 const int b = static_cast<int>(r / d.h);
                 const int y_end = static_cast<int>(std::min<std::int64_t>(r1, static_cast<std::int64_t>(b + 1) * d.h) - static_cast<std::int64_t>(b) * d.h);
                 const float* image_in = src + static_cast<std::size_t>(b) * is.h * in_row_floats;
                 float* image_out = dst + static_cast<std::size_t>(b) * out_image_floats;
+                const int y_begin = static_cast<int>(r - static_cast<std::int64_t>(b) * d.h);
+                float* pool_slot = pool ? pool->begin(b, y_begin, y_end, summer) : nullptr;
                 // The window holds the expanded input rows [lo, hi), row lo at buffer row `base`.
                 int lo = 0, hi = 0, base = 0;
                 for (int oy = static_cast<int>(r - static_cast<std::int64_t>(b) * d.h); oy < y_end;) {
@@ -306,6 +396,8 @@ private:
                         hi = need.second;
                     }
                     depthwise_.depthwise_rows(window, lo, hi - lo, image, image_out, oy, oy1);
+                    if (pool_slot)
+                        summer.add(image_out + static_cast<std::size_t>(oy) * d.w * mid, static_cast<std::size_t>(oy1 - oy) * d.w);
                     if (project_out) {
                         const std::size_t p0 = (static_cast<std::size_t>(b) * d.h + oy) * d.w;
                         const std::size_t count = static_cast<std::size_t>(oy1 - oy) * d.w;
@@ -313,6 +405,40 @@ private:
                     }
                     oy = oy1;
                 }
+                if (pool_slot) pool->finish(pool_slot, summer);
+                r = static_cast<std::int64_t>(b) * d.h + y_end;
+            }
+        });
+    }
+
+    // dw = depthwise(in) for the depthwise-separable block with SE, by row chunks of about
+    // kWindowBytes of output, each summed into the SE pool while it is in L2.
+    void depthwise_pooled(TensorView<const float> in, TensorView<float> dw, PoolSlots& pool) const {
+        const Shape is = in.shape();
+        const Shape d = dw.shape();
+        check_same_shape(d, depthwise_.plan(is), "output", "MBConv::forward");
+        const Shape image{1, is.h, is.w, is.c};
+        const std::size_t in_image_floats = static_cast<std::size_t>(is.h) * is.w * is.c;
+        const std::size_t out_row_floats = static_cast<std::size_t>(d.w) * d.c;
+        const int chunk = static_cast<int>(std::max<std::size_t>(1, kWindowBytes / (out_row_floats * sizeof(float))));
+        const std::int64_t k2 = static_cast<std::int64_t>(spec_.kernel) * spec_.kernel;
+        parallel_for(0, static_cast<std::int64_t>(d.n) * d.h, grain_for(k2 * static_cast<std::int64_t>(out_row_floats)),
+                     [&](std::int64_t r0, std::int64_t r1) {
+            kernels::CascadeSummer summer;
+            for (std::int64_t r = r0; r < r1;) {
+                const int b = static_cast<int>(r / d.h);
+                const int y_begin = static_cast<int>(r - static_cast<std::int64_t>(b) * d.h);
+                const int y_end = static_cast<int>(std::min<std::int64_t>(r1, static_cast<std::int64_t>(b + 1) * d.h) - static_cast<std::int64_t>(b) * d.h);
+                const float* image_in = in.data() + static_cast<std::size_t>(b) * in_image_floats;
+                float* image_out = dw.data() + static_cast<std::size_t>(b) * d.h * out_row_floats;
+                float* pool_slot = pool.begin(b, y_begin, y_end, summer);
+                for (int oy = y_begin; oy < y_end; oy += chunk) {
+                    const int oy1 = std::min(oy + chunk, y_end);
+                    depthwise_.depthwise_rows(image_in, 0, is.h, image, image_out, oy, oy1);
+                    if (pool_slot)
+                        summer.add(image_out + static_cast<std::size_t>(oy) * out_row_floats, static_cast<std::size_t>(oy1 - oy) * d.w);
+                }
+                if (pool_slot) pool.finish(pool_slot, summer);
                 r = static_cast<std::int64_t>(b) * d.h + y_end;
             }
         });
