@@ -159,54 +159,105 @@ void rows_simd(const DenseConvArgs& a, int row_begin, int row_end) {
         const float* img = a.input + static_cast<ptrdiff_t>(n) * H * in_row;
         float* out = a.output + static_cast<ptrdiff_t>(r) * OW * CO;
 
-        for (int c0 = 0; c0 < CO; c0 += kLanes) {
-            const int c = std::min(c0, CO - kLanes);  // the last block overlaps, same values
+        auto finish = [has_bias, use_clamp, lo, hi](vfloat acc, vfloat b) {
+            if (has_bias) acc += b;
+            return use_clamp ? clamp(acc, lo, hi) : acc;
+        };
+        auto bias_at = [&](int c) { return has_bias ? vfloat::load_unaligned(a.bias + c) : vfloat(0.0f); };
+        // One output pixel, one register of channels from c (border columns: taps clipped).
+        auto column = [&](int ox, int c) {
             const float* w = a.weights + c;
-            const vfloat b = has_bias ? vfloat::load_unaligned(a.bias + c) : vfloat(0.0f);
-            auto finish = [has_bias, use_clamp, b, lo, hi](vfloat acc) {
-                if (has_bias) acc += b;
-                return use_clamp ? clamp(acc, lo, hi) : acc;
-            };
+            const int ix0 = ox * S - pl;
+            const int kx0 = std::max(0, -ix0), kx1 = std::min(K, W - ix0);
+            vfloat acc(0.0f);
+            for (int ky = ky0; ky < ky1; ++ky)
+                for (int kx = kx0; kx < kx1; ++kx) {
+                    const float* px = img + (iy0 + ky) * in_row + static_cast<ptrdiff_t>(ix0 + kx) * CI;
+                    const float* wt = w + (ky * K + kx) * tap;
+                    for (int ci = 0; ci < CI; ++ci)
+                        acc = xsimd::fma(vfloat(px[ci]), vfloat::load_unaligned(wt + ci * CO), acc);
+                }
+            finish(acc, bias_at(c)).store_unaligned(out + static_cast<ptrdiff_t>(ox) * CO + c);
+        };
 
-            auto column = [&](int ox) {
-                const int ix0 = ox * S - pl;
-                const int kx0 = std::max(0, -ix0), kx1 = std::min(K, W - ix0);
-                vfloat acc(0.0f);
-                for (int ky = ky0; ky < ky1; ++ky)
-                    for (int kx = kx0; kx < kx1; ++kx) {
-                        const float* px = img + (iy0 + ky) * in_row + static_cast<ptrdiff_t>(ix0 + kx) * CI;
-                        const float* wt = w + (ky * K + kx) * tap;
-                        for (int ci = 0; ci < CI; ++ci)
-                            acc = xsimd::fma(vfloat(px[ci]), vfloat::load_unaligned(wt + ci * CO), acc);
-                    }
-                finish(acc).store_unaligned(out + static_cast<ptrdiff_t>(ox) * CO + c);
-            };
-
+        for (int c0 = 0; c0 < CO;) {
+            // Two registers of channels at a time where they fit: 4 columns x 2 registers are
+            // 8 independent FMA chains, enough to cover the FMA latency on both ports (4
+            // chains, one register, left half the FMA rate unused: the stem ran at ~25% of
+            // peak). The last single register overlaps the previous block (same values).
+            const bool pair = c0 + 2 * kLanes <= CO;
+            const int c = pair ? c0 : std::min(c0, CO - kLanes);
+            const float* w = a.weights + c;
             int ox = 0;
-            for (; ox < mid.lo; ++ox) column(ox);
-            for (; ox + 4 <= mid.hi; ox += 4) {  // interior: 4 columns share each weight load
-                vfloat acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
-                for (int ky = ky0; ky < ky1; ++ky) {
-                    const float* src = img + (iy0 + ky) * in_row + static_cast<ptrdiff_t>(ox * S - pl) * CI;
-                    for (int kx = 0; kx < K; ++kx) {
-                        const float* px = src + kx * CI;
-                        const float* wt = w + (ky * K + kx) * tap;
-                        for (int ci = 0; ci < CI; ++ci) {
-                            const vfloat wv = vfloat::load_unaligned(wt + ci * CO);
-                            acc0 = xsimd::fma(vfloat(px[ci]), wv, acc0);
-                            acc1 = xsimd::fma(vfloat(px[SC + ci]), wv, acc1);
-                            acc2 = xsimd::fma(vfloat(px[2 * SC + ci]), wv, acc2);
-                            acc3 = xsimd::fma(vfloat(px[3 * SC + ci]), wv, acc3);
+            for (; ox < mid.lo; ++ox) {
+                column(ox, c);
+                if (pair) column(ox, c + kLanes);
+            }
+            if (pair) {
+                const vfloat b0 = bias_at(c), b1 = bias_at(c + kLanes);
+                for (; ox + 4 <= mid.hi; ox += 4) {
+                    vfloat acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+                    vfloat acc4(0.0f), acc5(0.0f), acc6(0.0f), acc7(0.0f);
+                    for (int ky = ky0; ky < ky1; ++ky) {
+                        const float* src = img + (iy0 + ky) * in_row + static_cast<ptrdiff_t>(ox * S - pl) * CI;
+                        for (int kx = 0; kx < K; ++kx) {
+                            const float* px = src + kx * CI;
+                            const float* wt = w + (ky * K + kx) * tap;
+                            for (int ci = 0; ci < CI; ++ci) {
+                                const vfloat w0 = vfloat::load_unaligned(wt + ci * CO);
+                                const vfloat w1 = vfloat::load_unaligned(wt + ci * CO + kLanes);
+                                const vfloat x0(px[ci]), x1(px[SC + ci]), x2(px[2 * SC + ci]), x3(px[3 * SC + ci]);
+                                acc0 = xsimd::fma(x0, w0, acc0);
+                                acc1 = xsimd::fma(x1, w0, acc1);
+                                acc2 = xsimd::fma(x2, w0, acc2);
+                                acc3 = xsimd::fma(x3, w0, acc3);
+                                acc4 = xsimd::fma(x0, w1, acc4);
+                                acc5 = xsimd::fma(x1, w1, acc5);
+                                acc6 = xsimd::fma(x2, w1, acc6);
+                                acc7 = xsimd::fma(x3, w1, acc7);
+                            }
                         }
                     }
+                    float* dst = out + static_cast<ptrdiff_t>(ox) * CO + c;
+                    finish(acc0, b0).store_unaligned(dst);
+                    finish(acc1, b0).store_unaligned(dst + CO);
+                    finish(acc2, b0).store_unaligned(dst + 2 * CO);
+                    finish(acc3, b0).store_unaligned(dst + 3 * CO);
+                    finish(acc4, b1).store_unaligned(dst + kLanes);
+                    finish(acc5, b1).store_unaligned(dst + CO + kLanes);
+                    finish(acc6, b1).store_unaligned(dst + 2 * CO + kLanes);
+                    finish(acc7, b1).store_unaligned(dst + 3 * CO + kLanes);
                 }
-                float* dst = out + static_cast<ptrdiff_t>(ox) * CO + c;
-                finish(acc0).store_unaligned(dst);
-                finish(acc1).store_unaligned(dst + CO);
-                finish(acc2).store_unaligned(dst + 2 * CO);
-                finish(acc3).store_unaligned(dst + 3 * CO);
+            } else {
+                const vfloat b = bias_at(c);
+                for (; ox + 4 <= mid.hi; ox += 4) {  // interior: 4 columns share each weight load
+                    vfloat acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+                    for (int ky = ky0; ky < ky1; ++ky) {
+                        const float* src = img + (iy0 + ky) * in_row + static_cast<ptrdiff_t>(ox * S - pl) * CI;
+                        for (int kx = 0; kx < K; ++kx) {
+                            const float* px = src + kx * CI;
+                            const float* wt = w + (ky * K + kx) * tap;
+                            for (int ci = 0; ci < CI; ++ci) {
+                                const vfloat wv = vfloat::load_unaligned(wt + ci * CO);
+                                acc0 = xsimd::fma(vfloat(px[ci]), wv, acc0);
+                                acc1 = xsimd::fma(vfloat(px[SC + ci]), wv, acc1);
+                                acc2 = xsimd::fma(vfloat(px[2 * SC + ci]), wv, acc2);
+                                acc3 = xsimd::fma(vfloat(px[3 * SC + ci]), wv, acc3);
+                            }
+                        }
+                    }
+                    float* dst = out + static_cast<ptrdiff_t>(ox) * CO + c;
+                    finish(acc0, b).store_unaligned(dst);
+                    finish(acc1, b).store_unaligned(dst + CO);
+                    finish(acc2, b).store_unaligned(dst + 2 * CO);
+                    finish(acc3, b).store_unaligned(dst + 3 * CO);
+                }
             }
-            for (; ox < OW; ++ox) column(ox);
+            for (; ox < OW; ++ox) {
+                column(ox, c);
+                if (pair) column(ox, c + kLanes);
+            }
+            c0 = c + (pair ? 2 : 1) * kLanes;
         }
         if (needs_row_activation(a.activation))
             kernels::apply_activation(out, static_cast<std::size_t>(OW) * CO, a.activation);
