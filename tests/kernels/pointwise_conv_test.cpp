@@ -380,6 +380,17 @@ TEST_CASE("pointwise_conv: scale_packed_inputs + packed == the reference on chan
         const PackedPointwiseWeights packed = edet::kernels::pack_pointwise_weights(w.data(), cin, cout);
         edet::AlignedBuffer<float> scaled(packed.data.size());
         edet::kernels::scale_packed_inputs(packed, gate.data(), scaled.data());
+        {  // the same copy in panel ranges (as threads split it) is the same, bit for bit
+            const int panels = edet::kernels::pointwise_panel_count(cout);
+            edet::AlignedBuffer<float> pieces(packed.data.size());
+            pieces.zero();
+            const int cut = rng.integer(0, panels);
+            edet::kernels::scale_packed_inputs(packed, gate.data(), pieces.data(), cut, panels);
+            edet::kernels::scale_packed_inputs(packed, gate.data(), pieces.data(), 0, cut);
+            CHECK(std::memcmp(pieces.data(), scaled.data(), scaled.size() * sizeof(float)) == 0);
+            CHECK_THROWS_AS(edet::kernels::scale_packed_inputs(packed, gate.data(), pieces.data(), 0, panels + 1), edet::Error);
+            CHECK_THROWS_AS(edet::kernels::scale_packed_inputs(packed, gate.data(), pieces.data(), 1, 0), edet::Error);
+        }
         std::vector<float> xg(x.size());
         for (std::size_t r = 0; r < rows; ++r)
             for (int c = 0; c < cin; ++c) xg[r * cin + c] = x[r * cin + c] * gate[static_cast<std::size_t>(c)];

@@ -391,11 +391,19 @@ inline PackedPointwiseWeights pack_pointwise_weights(const float* w_out_in, int 
 // layout (packed_size floats), for PointwiseConvArgs::packed. This is how a per-image
 // channel gate in front of the conv (squeeze-excite before MBConv's projection) is applied:
 // W (g . x) = (W diag(g)) x, cin * cout multiplies instead of one pass over the input.
-inline void scale_packed_inputs(const PackedPointwiseWeights& w, const float* scale, float* out) {
+// Panels [panel_begin, panel_end) only (end < 0: to the last), so callers can split the
+// copy across threads (it is cin * cout floats each way: 0.9 MB for B0's 1152 -> 192).
+inline void scale_packed_inputs(const PackedPointwiseWeights& w, const float* scale, float* out, int panel_begin = 0,
+                                int panel_end = -1) {
     namespace d = pointwise_detail;
     if (!scale || !out) fail("buffers", "scale_packed_inputs", "scale and out must not be null");
-    std::size_t offset = 0;
-    for (int panel = 0; panel < d::panel_count(w.out_channels); ++panel) {
+    const int panels = d::panel_count(w.out_channels);
+    if (panel_end < 0) panel_end = panels;
+    if (panel_begin < 0 || panel_begin > panel_end || panel_end > panels)
+        fail("panel range", "scale_packed_inputs", cat("[", panel_begin, ", ", panel_end, ") outside [0, ", panels, ")"));
+    // Every panel before the last is kPanelWidth wide.
+    std::size_t offset = static_cast<std::size_t>(panel_begin) * static_cast<std::size_t>(w.in_channels) * d::kPanelWidth;
+    for (int panel = panel_begin; panel < panel_end; ++panel) {
         const std::size_t width = static_cast<std::size_t>(d::panel_width(w.out_channels, panel));
         for (int ci = 0; ci < w.in_channels; ++ci) {
             const float g = scale[ci];
