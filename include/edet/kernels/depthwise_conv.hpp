@@ -217,6 +217,50 @@ inline void window_block(const float* src, std::ptrdiff_t in_row, std::ptrdiff_t
     }
 }
 
+// One output pixel whose taps are clipped to the image (border columns, leftovers), NB
+// channel blocks from c at a time: NB independent FMA chains (one chain waits out the FMA
+// latency on every tap: on a 16x16 map the 4 columns outside the unrolled windows took as
+// long as the 12 inside). Out of line, so that rows_simd's window code is compiled as
+// before (inlining this into it changed its register allocation and slowed it down).
+struct ColumnTaps {
+    const float* rows;     // input at the first tap row inside the image, column 0
+    std::ptrdiff_t in_row, C;
+    int taps_y;
+    const float* weights;  // weights of that tap row
+    std::ptrdiff_t KC;
+    int ix0, kx0, kx1;     // input column of tap kx = 0; taps [kx0, kx1) inside
+    const float* bias;
+    bool clamp;
+    vfloat lo, hi;
+    float* out;            // the output pixel
+};
+template <int NB>
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+void column_blocks(const ColumnTaps& t, int c) {
+    vfloat acc[NB];
+    for (int i = 0; i < NB; ++i) acc[i] = vfloat(0.0f);
+    for (int ky = 0; ky < t.taps_y; ++ky) {
+        const float* src = t.rows + ky * t.in_row + c;
+        const float* wk = t.weights + ky * t.KC + c;
+        for (int kx = t.kx0; kx < t.kx1; ++kx) {
+            const float* x = src + static_cast<std::ptrdiff_t>(t.ix0 + kx) * t.C;
+            const float* w = wk + kx * t.C;
+#pragma GCC unroll 4
+            for (int i = 0; i < NB; ++i)
+                acc[i] = xsimd::fma(vfloat::load_unaligned(x + i * kLanes), vfloat::load_unaligned(w + i * kLanes), acc[i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) {
+        vfloat v = acc[i];
+        if (t.bias) v += vfloat::load_unaligned(t.bias + c + i * kLanes);
+        if (t.clamp) v = clamp(v, t.lo, t.hi);
+        v.store_unaligned(t.out + c + i * kLanes);
+    }
+}
+
 // Rows [row_begin, row_end), channels vectorised; needs c >= kLanes. KT/ST > 0 fix the
 // kernel and stride at compile time (the k3/k5, stride 1/2 fast paths); 0 reads them
 // from the arguments (any k and stride).
@@ -267,19 +311,25 @@ void rows_simd(const DepthwiseConvArgs& a, int row_begin, int row_end) {
         // One output column, taps clipped to the image (borders and leftovers).
         auto column = [&](int ox) {
             const int ix0 = ox * S - pl;
-            const int kx0 = std::max(0, -ix0), kx1 = std::min(K, W - ix0);
-            for (int c0 = 0; c0 < C; c0 += kLanes) {
-                const int c = std::min(c0, C - kLanes);
-                vfloat acc(0.0f);
-                for (int ky = ky0; ky < ky1; ++ky) {
-                    const float* src = img + (iy0 + ky - row0) * in_row + c;
-                    const float* wk = a.weights + ky * KC + c;
-                    for (int kx = kx0; kx < kx1; ++kx)
-                        acc = xsimd::fma(vfloat::load_unaligned(src + static_cast<ptrdiff_t>(ix0 + kx) * C),
-                                         vfloat::load_unaligned(wk + kx * C), acc);
-                }
-                finish(acc, c).store_unaligned(out + static_cast<ptrdiff_t>(ox) * C + c);
-            }
+            ColumnTaps t;
+            t.rows = img + (iy0 + ky0 - row0) * in_row;
+            t.in_row = in_row;
+            t.C = C;
+            t.taps_y = ky1 - ky0;
+            t.weights = a.weights + ky0 * KC;
+            t.KC = KC;
+            t.ix0 = ix0;
+            t.kx0 = std::max(0, -ix0);
+            t.kx1 = std::min(K, W - ix0);
+            t.bias = a.bias;
+            t.clamp = use_clamp;
+            t.lo = lo;
+            t.hi = hi;
+            t.out = out + static_cast<ptrdiff_t>(ox) * C;
+            int c0 = 0;
+            for (; c0 + 4 * kLanes <= C; c0 += 4 * kLanes) column_blocks<4>(t, c0);
+            for (; c0 + 2 * kLanes <= C; c0 += 2 * kLanes) column_blocks<2>(t, c0);
+            for (; c0 < C; c0 += kLanes) column_blocks<1>(t, std::min(c0, C - kLanes));
             activate_pixels(ox, 1);
         };
 

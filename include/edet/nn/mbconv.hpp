@@ -19,8 +19,9 @@
 // rows a chunk is a single output row and a copy per row moved the K - S kept rows each
 // time (2% of D0's time in memmove at 3x3 stride 1, twice the expand's own output).
 // Only the depthwise output is written to memory, because SE needs all of it before
-// the projection; without SE (Lite) the chunk's depthwise rows are projected at once, while
-// they are still in L2. Every value is computed by the same kernels with the same arithmetic as
+// the projection; its SE pool is summed chunk by chunk during the same pass (PoolSlots),
+// so the tensor is read back once, by the projection. Without SE (Lite) the chunk's
+// depthwise rows are projected at once, while they are still in L2. Every value is computed by the same kernels with the same arithmetic as
 // the unfused expand -> depthwise, so results are bit-identical (and independent of the
 // thread count); the rows on a band boundary are expanded by both threads.
 #pragma once
