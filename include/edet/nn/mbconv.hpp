@@ -21,9 +21,10 @@
 // Only the depthwise output is written to memory, because SE needs all of it before
 // the projection; its SE pool is summed chunk by chunk during the same pass (PoolSlots),
 // so the tensor is read back once, by the projection. Without SE (Lite) the chunk's
-// depthwise rows are projected at once, while they are still in L2. Every value is computed by the same kernels with the same arithmetic as
-// the unfused expand -> depthwise, so results are bit-identical (and independent of the
-// thread count); the rows on a band boundary are expanded by both threads.
+// depthwise rows are projected at once, while they are still in L2. Every value is
+// computed by the same kernels with the same arithmetic as the unfused expand ->
+// depthwise, so results are bit-identical (and independent of the thread count); the
+// rows on a band boundary are expanded by both threads.
 #pragma once
 
 #include <algorithm>
