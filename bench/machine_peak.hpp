@@ -21,7 +21,6 @@
 #pragma once
 
 #include <time.h>
-#include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -31,6 +30,9 @@
 #include <vector>
 
 #include "edet/core/parallel.hpp"
+// xsimd through activation.hpp, which includes it inside EDET_SIMD_WARNINGS_BEGIN/END (g++ 12
+// warns falsely inside its AVX-512 intrinsics at -O1, the sanitizer build).
+#include "edet/kernels/activation.hpp"
 #include "edet/tensor/aligned_buffer.hpp"
 
 EDET_NAMESPACE_BEGIN

@@ -2,8 +2,8 @@
 //
 // The tools are built in the build directory's root (<build>/edet-dump) and this test
 // binary in <build>/tests/test_tools, so a tool is found from /proc/self/exe; a tool that
-// was not built (EDET_BUILD_TOOLS=OFF, e.g. the sanitizer build) makes the test case skip
-// with a MESSAGE instead of failing.
+// was not built (EDET_BUILD_TOOLS=OFF; both builds of scripts/test.sh build them) makes
+// the test case skip with a MESSAGE instead of failing.
 //
 //   const std::string dump = edet_test::tool_path("edet-dump");
 //   if (dump.empty()) return;            // skipped, MESSAGE printed
