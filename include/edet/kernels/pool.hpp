@@ -196,6 +196,17 @@ inline void max_pool(const MaxPoolArgs& a) {
     }
 }
 
+namespace detail {
+// dst[0..C) = dst + src, lane by lane (the one addition of the cascade's leaves and nodes).
+inline void add_row(float* dst, const float* src, std::size_t C) {
+    using B = FloatBatch;
+    constexpr std::size_t W = kFloatLanes;
+    std::size_t ch = 0;
+    for (; ch + W <= C; ch += W) (B::load_unaligned(dst + ch) + B::load_unaligned(src + ch)).store_unaligned(dst + ch);
+    for (; ch < C; ++ch) dst[ch] = dst[ch] + src[ch];
+}
+}  // namespace detail
+
 // Cascade sums of pixels [0, count) of `x` (count pixels of C contiguous floats each) for
 // every channel at once: out[ch] = the contract's cascade sum of channel ch, bit for bit.
 // A leaf adds its (<= kCascadeLeaf) pixels in order into an accumulator row (L1), so the
@@ -208,28 +219,16 @@ inline std::size_t pool_sum_scratch_floats(std::size_t count, std::size_t C) {
     return levels * C;
 }
 inline void pool_sums(const float* x, std::size_t count, std::size_t C, float* out, float* scratch) {
-    using B = FloatBatch;
-    constexpr std::size_t W = kFloatLanes;
-    const std::size_t vec_end = C - C % W;
     if (count <= detail::kCascadeLeaf) {
-        std::size_t ch = 0;
-        for (; ch < vec_end; ch += W) B(0.0f).store_unaligned(out + ch);
-        for (; ch < C; ++ch) out[ch] = 0.0f;
-        for (std::size_t i = 0; i < count; ++i) {
-            const float* px = x + i * C;
-            for (ch = 0; ch < vec_end; ch += W)
-                (B::load_unaligned(out + ch) + B::load_unaligned(px + ch)).store_unaligned(out + ch);
-            for (; ch < C; ++ch) out[ch] += px[ch];
-        }
+        std::fill(out, out + C, 0.0f);
+        for (std::size_t i = 0; i < count; ++i) detail::add_row(out, x + i * C, C);
         return;
     }
     const std::size_t half = count / 2;
     pool_sums(x, half, C, out, scratch);
     float* right = scratch;
     pool_sums(x + half * C, count - half, C, right, scratch + C);
-    std::size_t ch = 0;
-    for (; ch < vec_end; ch += W) (B::load_unaligned(out + ch) + B::load_unaligned(right + ch)).store_unaligned(out + ch);
-    for (; ch < C; ++ch) out[ch] = out[ch] + right[ch];
+    detail::add_row(out, right, C);
 }
 
 // pool_sums fed in pieces: the pixels arrive in order, in runs of any length (a producer's
@@ -252,9 +251,8 @@ public:
             C_ = C;
             leaves_.clear();
             plan(count);
-            std::size_t levels = 1;
-            for (std::size_t n = count; n > detail::kCascadeLeaf; n -= n / 2) ++levels;
-            stack_.assign((levels + 1) * C, 0.0f);
+            // pool_sums' scratch (a row per level) plus the leaf being summed.
+            stack_.assign(pool_sum_scratch_floats(count, C) + C, 0.0f);
         }
         leaf_ = 0;
         in_leaf_ = 0;
@@ -267,21 +265,13 @@ public:
 
     // The next n pixels (n * C contiguous floats).
     void add(const float* pixels, std::size_t n) {
-        using B = FloatBatch;
-        constexpr std::size_t W = kFloatLanes;
         if (n > count_ - fed_) fail("cascade sum", "CascadeSummer::add", cat(fed_ + n, " pixels fed, expected ", count_));
-        const std::size_t vec_end = C_ - C_ % W;
         while (n > 0) {
             float* slot = stack_.data() + depth_ * C_;
             if (in_leaf_ == 0) std::fill(slot, slot + C_, 0.0f);
             const Leaf& leaf = leaves_[leaf_];
             const std::size_t take = std::min<std::size_t>(n, leaf.size - in_leaf_);
-            for (std::size_t i = 0; i < take; ++i) {
-                const float* px = pixels + i * C_;
-                std::size_t ch = 0;
-                for (; ch < vec_end; ch += W) (B::load_unaligned(slot + ch) + B::load_unaligned(px + ch)).store_unaligned(slot + ch);
-                for (; ch < C_; ++ch) slot[ch] += px[ch];
-            }
+            for (std::size_t i = 0; i < take; ++i) detail::add_row(slot, pixels + i * C_, C_);
             pixels += take * C_;
             n -= take;
             fed_ += take;
@@ -291,10 +281,7 @@ public:
             ++depth_;
             for (std::uint32_t m = 0; m < leaf.merges; ++m) {
                 float* left = stack_.data() + (depth_ - 2) * C_;
-                const float* right = left + C_;
-                std::size_t ch = 0;
-                for (; ch < vec_end; ch += W) (B::load_unaligned(left + ch) + B::load_unaligned(right + ch)).store_unaligned(left + ch);
-                for (; ch < C_; ++ch) left[ch] = left[ch] + right[ch];
+                detail::add_row(left, left + C_, C_);
                 --depth_;
             }
             ++leaf_;

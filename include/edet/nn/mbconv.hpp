@@ -387,7 +387,7 @@ private:
                 float* pool_slot = pool ? pool->begin(b, y_begin, y_end, summer) : nullptr;
                 // The window holds the expanded input rows [lo, hi), row lo at buffer row `base`.
                 int lo = 0, hi = 0, base = 0;
-                for (int oy = static_cast<int>(r - static_cast<std::int64_t>(b) * d.h); oy < y_end;) {
+                for (int oy = y_begin; oy < y_end;) {
                     const int oy1 = std::min(oy + chunk, y_end);
                     const auto need = kernels::depthwise_input_rows(oy, oy1, is.h, K, S, pad_top);
                     if (need.first >= lo && need.first < hi) {  // keep the rows still needed
