@@ -16,7 +16,9 @@
 #    latency (wall) and CPU time, edet/ORT ratios, and the peak RSS of both processes.
 #    ORT's RSS is the whole node process (its baseline before loading ORT is shown);
 #    edet's is edet-bench's VmHWM. edet's post-processing is reported separately; the ONNX
-#    graphs contain no post-processing, so the ratio compares networks only.
+#    graphs contain no post-processing, so the ratio compares networks only. DRAM GB/s is
+#    the triad bandwidth edet-bench measured after its runs (median over rounds): on a
+#    shared host it drops when neighbours load the memory system, a reason for slow rounds.
 # 4. Parity, per model with a fixture: ORT on the fixture's input against the fixture's
 #    outputs and, when edet-dump is built, against edet-dump's outputs on the same input
 #    (max |a - b| / max |b| per head output).
@@ -120,22 +122,23 @@ for (const r of rows) {
 }
 const f = (x, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
 console.log('\n== latency: median over rounds of per-round medians (ms); ratio = edet / ORT (< 1: edet faster)');
-console.log(['model'.padEnd(34), 'thr', 'ORT ms', 'edet ms', 'ratio', 'ORT cpu', 'edet cpu', 'cpu ratio', 'edet post', 'ORT RSS MiB', 'edet RSS MiB'].join('  '));
+console.log(['model'.padEnd(34), 'thr', 'ORT ms', 'edet ms', 'ratio', 'ORT cpu', 'edet cpu', 'cpu ratio', 'edet post', 'ORT RSS MiB', 'edet RSS MiB', 'DRAM GB/s'].join('  '));
 for (const g of groups.values()) {
   const o = median(g.ort.map((r) => r.median_ms));
   const oc = median(g.ort.map((r) => r.cpu_ms));
   const rss = Math.max(...g.ort.map((r) => r.peak_rss_kb)) / 1024;
   const base = Math.max(...g.ort.map((r) => r.baseline_rss_kb)) / 1024;
-  let e, ec, ep, erss;
+  let e, ec, ep, erss, dram;
   if (g.edet.length) {
     e = median(g.edet.map((r) => r.net_ms.median));
     ec = median(g.edet.map((r) => r.net_cpu_ms ? r.net_cpu_ms.median : NaN));
     ep = median(g.edet.map((r) => r.post_ms.median));
     erss = Math.max(...g.edet.map((r) => r.peak_rss_kb)) / 1024;
+    dram = median(g.edet.map((r) => (r.dram_triad_gbs === undefined ? NaN : r.dram_triad_gbs)));
   }
   console.log([g.key.padEnd(34), String(g.threads).padStart(3), f(o).padStart(6), f(e).padStart(7), (e ? (e / o).toFixed(2) : '-').padStart(5),
     f(oc).padStart(7), f(ec).padStart(8), (ec ? (ec / oc).toFixed(2) : '-').padStart(9), f(ep).padStart(9),
-    `${f(rss)} (node ${f(base)})`.padStart(11), f(erss).padStart(12)].join('  '));
+    `${f(rss)} (node ${f(base)})`.padStart(11), f(erss).padStart(12), f(dram).padStart(9)].join('  '));
 }
 const v = rows.find((r) => r.engine !== 'edet');
 if (v) console.log(`ORT ${v.version}, graph optimisation 'all', intra-op threads = thr, inter-op 1`);

@@ -19,8 +19,10 @@
 // are not timed. Reported: median, min, max of each; peak RSS (VmHWM); the arena's planned
 // peak; per stage (stem, blocks.0..6, bifpn, class_net, box_net: EfficientDet's stage
 // timing) the MACs, median ms, GFLOP/s and % of the FMA peak measured after the runs at
-// the same thread count (bench/machine_peak.hpp; --no-peak skips it); --json prints the
-// same as one JSON line.
+// the same thread count, with the DRAM and L2 triad bandwidth and the fork-join cost of
+// that moment (bench/machine_peak.hpp; --no-peak skips them); --json prints the same as
+// one JSON line. Exit status: 0 done, 2 usage errors, 1 anything else (unknown variant,
+// unreadable weights, ...), always with an edet::Error message on stderr.
 //
 // Thread waiting: edet-bench measures what a program linking edet gets, so it leaves
 // OpenMP's wait policy to the environment. libgomp's default (OMP_WAIT_POLICY unset) lets a
@@ -160,7 +162,7 @@ void usage(std::FILE* out) {
                  "Times the network and the post-processing of one EfficientDet variant separately\n"
                  "(median/min/max over R runs after W warm-up runs), and reports peak RSS and the\n"
                  "activation arena, and per stage MACs, ms, GFLOP/s and %% of the FMA peak measured\n"
-                 "after the runs (--no-peak: skip the ~0.2 s peak measurement). Without --weights,\n"
+                 "after the runs (--no-peak: skip the ~0.3 s ceiling measurements). Without --weights,\n"
                  "random weights of the right shapes are used.\n");
 }
 
@@ -373,9 +375,14 @@ int run(const Options& opt) {
     const Stats ns = stats(net_ms), ps = stats(post_ms), nc = stats(net_cpu), pc = stats(post_cpu);
     const long peak_kb = peak_rss_kb();
     const std::size_t arena = net->arena_bytes();
-    // The FMA ceiling at the same thread count, measured after the runs (it allocates nothing
-    // that would show in the peak RSS above).
-    const double peak_gflops = opt.peak ? edet::bench::fma_peak_gflops(threads) : 0.0;
+    // The ceilings at the same thread count, measured after the runs (the peak RSS above is
+    // read before the triad's 3 x 64 MiB are allocated): the FMA peak the stages' % of peak
+    // refers to, and the DRAM and L2 triad bandwidth and fork-join cost of the moment. On a
+    // shared host the memory ceilings move while the FMA peak stays (neighbours contend for
+    // the memory system, not for this VM's cores), so they tell how much of a slow run the
+    // host's memory explains.
+    const edet::bench::MachinePeak machine = opt.peak ? edet::bench::measure_machine_peak(threads) : edet::bench::MachinePeak{};
+    const double peak_gflops = machine.fma_gflops;
     struct StageRow {
         std::string name;
         double macs, ms, gflops, pct;
@@ -398,12 +405,14 @@ int run(const Options& opt) {
             "\"net_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},"
             "\"post_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},\"net_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},\"post_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},"
             "\"images_per_s\":%.3f,\"detections\":%zu,\"peak_rss_kb\":%ld,\"rss_start_kb\":%ld,\"rss_loaded_kb\":%ld,"
-            "\"arena_bytes\":%zu,\"unplanned_bytes\":%zu,\"macs\":%.0f,\"net_gflops\":%.3f,\"fma_peak_gflops\":%.3f,\"stages\":[",
+            "\"arena_bytes\":%zu,\"unplanned_bytes\":%zu,\"macs\":%.0f,\"net_gflops\":%.3f,\"fma_peak_gflops\":%.3f,"
+            "\"dram_triad_gbs\":%.2f,\"l2_triad_gbs\":%.2f,\"fork_join_us\":%.2f,\"stages\":[",
             json_escape(c.name).c_str(), edet::compiled_arch(), c.image_height, c.image_width, opt.batch, threads,
             json_escape(wait_policy()).c_str(), opt.runs,
             opt.warmup, json_escape(weights_desc).c_str(), load_ms, first_forward_ms, ns.median, ns.min, ns.max, ps.median, ps.min, ps.max,
             nc.median, nc.min, pc.median, pc.min, opt.batch * 1000.0 / (ns.median + ps.median), detections, peak_kb, rss_start_kb, rss_loaded_kb, arena,
-            net->unplanned_bytes(), total_macs, net_gflops, peak_gflops);
+            net->unplanned_bytes(), total_macs, net_gflops, peak_gflops, machine.dram_triad_gbs, machine.cache_triad_gbs,
+            machine.fork_join_us);
         for (std::size_t s = 0; s < stages.size(); ++s)
             std::printf("%s{\"name\":\"%s\",\"macs\":%.0f,\"ms\":%.4f,\"gflops\":%.3f,\"pct_peak\":%.2f}", s ? "," : "",
                         json_escape(stages[s].name).c_str(), stages[s].macs, stages[s].ms, stages[s].gflops, stages[s].pct);
@@ -427,7 +436,11 @@ int run(const Options& opt) {
                     static_cast<double>(arena) / (1 << 20), static_cast<double>(net->unplanned_bytes()) / (1 << 20));
         std::printf("network rate:     %.2f GMAC per image, %.1f GFLOP/s", total_macs * 1e-9 / opt.batch, net_gflops);
         if (peak_gflops > 0) std::printf(" = %.1f%% of the FMA peak (%.1f GFLOP/s at %d thread(s))", 100.0 * net_gflops / peak_gflops, peak_gflops, threads);
-        std::printf("\nstages (median ms over the timed runs; MACs of the convolutions, whole batch):\n");
+        std::printf("\n");
+        if (opt.peak)
+            std::printf("machine now:      triad %.1f GB/s DRAM, %.1f GB/s L2; fork-join %.1f us (%d thread(s), after the runs)\n",
+                        machine.dram_triad_gbs, machine.cache_triad_gbs, machine.fork_join_us, threads);
+        std::printf("stages (median ms over the timed runs; MACs of the convolutions, whole batch):\n");
         std::printf("  %-10s %10s %9s %6s %9s %7s\n", "stage", "MMAC", "ms", "%time", "GFLOP/s", "%peak");
         double sum_ms = 0;
         for (const auto& s : stages) sum_ms += s.ms;
@@ -443,8 +456,14 @@ int run(const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    Options opt;
     try {
-        const Options opt = parse(argc, argv);
+        opt = parse(argc, argv);
+    } catch (const std::exception& e) {  // usage errors exit 2, as the other tools' do
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
+    }
+    try {
         if (!edet::cpu_supports_compiled_arch()) {
             std::fprintf(stderr, "edet-bench: built for %s, which this CPU does not support\n", edet::compiled_arch());
             return 2;
