@@ -377,10 +377,8 @@ int run(const Options& opt) {
     const std::size_t arena = net->arena_bytes();
     // The ceilings at the same thread count, measured after the runs (the peak RSS above is
     // read before the triad's 3 x 64 MiB are allocated): the FMA peak the stages' % of peak
-    // refers to, and the DRAM and L2 triad bandwidth and fork-join cost of the moment. On a
-    // shared host the memory ceilings move while the FMA peak stays (neighbours contend for
-    // the memory system, not for this VM's cores), so they tell how much of a slow run the
-    // host's memory explains.
+    // refers to, and the DRAM and L2 triad bandwidth and fork-join cost of the moment, so a
+    // slow run on a shared host can be read next to the ceilings of its minute.
     const edet::bench::MachinePeak machine = opt.peak ? edet::bench::measure_machine_peak(threads) : edet::bench::MachinePeak{};
     const double peak_gflops = machine.fma_gflops;
     struct StageRow {
