@@ -17,8 +17,8 @@
 #    ORT's RSS is the whole node process (its baseline before loading ORT is shown);
 #    edet's is edet-bench's VmHWM. edet's post-processing is reported separately; the ONNX
 #    graphs contain no post-processing, so the ratio compares networks only. DRAM GB/s is
-#    the triad bandwidth edet-bench measured after its runs (median over rounds): on a
-#    shared host it drops when neighbours load the memory system, a reason for slow rounds.
+#    the triad bandwidth edet-bench measured after its runs (median over rounds), to read
+#    a slow round against (on 2026-12-04 the host's slow phases did not show in it).
 # 4. Parity, per model with a fixture: ORT on the fixture's input against the fixture's
 #    outputs and, when edet-dump is built, against edet-dump's outputs on the same input
 #    (max |a - b| / max |b| per head output).

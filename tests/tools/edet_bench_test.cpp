@@ -13,8 +13,8 @@
 
 namespace {
 
-const std::vector<std::string> kBenchStages = {"stem",     "blocks.0", "blocks.1", "blocks.2", "blocks.3", "blocks.4",
-                                          "blocks.5", "blocks.6", "bifpn",    "class_net", "box_net"};
+const std::vector<std::string> kBenchStages = {"stem",     "blocks.0", "blocks.1", "blocks.2",  "blocks.3", "blocks.4",
+                                               "blocks.5", "blocks.6", "bifpn",    "class_net", "box_net"};
 
 void check_bench_stats(const edet::io::json::Value& s) {
     CHECK(s["min"].as_number() > 0);
