@@ -22,18 +22,12 @@
 
 #include "edet/io/checkpoint_cache.hpp"
 #include "edet/io/sha256.hpp"
+#include "temp_dir.hpp"
 
 using edet::io::FetchOptions;
 using edet::io::fetch_file;
 
 namespace {
-
-std::string make_temp_dir() {
-    char templ[] = "/tmp/edet_cache_test_XXXXXX";
-    const char* d = ::mkdtemp(templ);
-    REQUIRE(d);
-    return d;
-}
 
 void write_file(const std::string& path, const std::string& data) {
     std::ofstream out(path, std::ios::binary);
@@ -54,11 +48,6 @@ std::vector<std::string> list_dir(const std::string& dir) {
         ::closedir(d);
     }
     return names;
-}
-
-void remove_tree(const std::string& dir) {
-    for (const std::string& n : list_dir(dir)) std::remove((dir + "/" + n).c_str());
-    ::rmdir(dir.c_str());
 }
 
 std::string payload() {
@@ -191,7 +180,8 @@ TEST_CASE("checkpoint_cache: file:// downloads are verified before they enter th
         MESSAGE("curl not installed: file:// download tests skipped");
         return;
     }
-    const std::string src = make_temp_dir(), cache = make_temp_dir() + "/nested/cache";
+    const edet_test::TempDir src_dir, cache_dir;
+    const std::string src = src_dir.path().string(), cache = cache_dir / "nested/cache";
     const std::string data = payload();
     const std::string hash = edet::io::sha256_hex(data.data(), data.size());
     write_file(src + "/good.pth", data);
@@ -229,12 +219,11 @@ TEST_CASE("checkpoint_cache: file:// downloads are verified before they enter th
           std::string::npos);
     o.verify_cached = false;
     CHECK(error_of("file://" + src + "/good.pth", "w-" + prefix + ".pth", prefix, o).empty());
-    remove_tree(src);
-    remove_tree(cache);
 }
 
 TEST_CASE("checkpoint_cache: offline and invalid requests say what to do") {
-    const std::string cache = make_temp_dir();
+    const edet_test::TempDir cache_dir;
+    const std::string cache = cache_dir.path().string();
     FetchOptions o;
     o.cache_dir = cache;
     o.show_progress = false;
@@ -254,11 +243,11 @@ TEST_CASE("checkpoint_cache: offline and invalid requests say what to do") {
     o.downloader = "rm";
     CHECK(error_of("file:///w.pth", "w.pth", "0123abcd", o).find("curl or wget") != std::string::npos);
     CHECK(list_dir(cache).empty());
-    remove_tree(cache);
 }
 
 TEST_CASE("checkpoint_cache: resolve_checkpoint by name, with the base URL overridden") {
-    const std::string src = make_temp_dir(), cache = make_temp_dir();
+    const edet_test::TempDir src_dir, cache_dir;
+    const std::string src = src_dir.path().string(), cache = cache_dir.path().string();
     FetchOptions o;
     o.cache_dir = cache;
     o.show_progress = false;
@@ -297,8 +286,6 @@ TEST_CASE("checkpoint_cache: resolve_checkpoint by name, with the base URL overr
     }
     // A correct file placed in the cache by hand is found without any download.
     // (We cannot make a file with the release hash, so check the lookup path only.)
-    remove_tree(src);
-    remove_tree(cache);
 }
 
 TEST_CASE("checkpoint_cache: HTTP downloads with curl and wget: good, truncated, missing") {
@@ -311,7 +298,8 @@ TEST_CASE("checkpoint_cache: HTTP downloads with curl and wget: good, truncated,
             continue;
         }
         CAPTURE(tool);
-        const std::string cache = make_temp_dir();
+        const edet_test::TempDir cache_dir;
+        const std::string cache = cache_dir.path().string();
         FetchOptions o;
         o.cache_dir = cache;
         o.show_progress = false;
@@ -326,6 +314,5 @@ TEST_CASE("checkpoint_cache: HTTP downloads with curl and wget: good, truncated,
         const std::string path = fetch_file(server.url("/good"), name, hash.substr(0, 8), o);
         CHECK(read_all(path) == data);
         CHECK(list_dir(cache) == std::vector<std::string>{name});
-        remove_tree(cache);
     }
 }

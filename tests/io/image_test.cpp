@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
 
 #include "edet/io/image.hpp"
+#include "temp_dir.hpp"
 #include "test_util.hpp"
 
 using edet::io::Image;
@@ -135,16 +135,15 @@ TEST_CASE("image: PNG round trip is exact, JPEG is close" * doctest::skip(kSanit
 
 TEST_CASE("image: write_image picks the format by extension" * doctest::skip(kSanitized)) {
     Image img(3, 2, 10, 20, 30);
-    const std::string stem = "/tmp/edet_image_test_" + std::to_string(::getpid());
+    const edet_test::TempDir tmp;
+    const std::string stem = tmp / "written";
     const std::string png = stem + ".png";
     edet::io::write_image(png, img);
     CHECK(edet::io::read_image(png).rgb == img.rgb);
-    std::remove(png.c_str());
     const std::string jpg = stem + ".JPG";
     edet::io::write_image(jpg, img);
     CHECK(edet::io::read_image(jpg).width == 3);
-    std::remove(jpg.c_str());
-    CHECK_THROWS_AS(edet::io::write_image("/tmp/x.webp", img), edet::Error);
+    CHECK_THROWS_AS(edet::io::write_image(tmp / "x.webp", img), edet::Error);
     CHECK_THROWS_AS(edet::io::write_image("/nonexistent-dir/x.png", img), edet::Error);
 }
 

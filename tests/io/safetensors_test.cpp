@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
 
 #include "edet/io/json.hpp"
 #include "edet/io/safetensors.hpp"
+#include "temp_dir.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -34,11 +34,10 @@ std::string read_text(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-// A scratch directory unique to this test binary run.
+// A path in a scratch directory shared by this test binary's run, removed at exit.
 std::string scratch(const std::string& name) {
-    const fs::path dir = fs::temp_directory_path() / ("edet_io_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    return (dir / name).string();
+    static const edet_test::TempDir dir;
+    return dir / name;
 }
 
 // Builds a file image from a literal header and `data_bytes` bytes of data (0x11 each),

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
 
 #include "edet/io/weights.hpp"
+#include "temp_dir.hpp"
 #include "test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -18,9 +18,8 @@ using edet::io::WeightsFormat;
 namespace {
 
 std::string write_bytes(const std::string& name, const std::string& bytes) {
-    const fs::path dir = fs::temp_directory_path() / ("edet_weights_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    const std::string path = (dir / name).string();
+    static const edet_test::TempDir dir;  // removed with its files at exit
+    const std::string path = dir / name;
     std::ofstream(path, std::ios::binary) << bytes;
     return path;
 }

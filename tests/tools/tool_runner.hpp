@@ -14,6 +14,8 @@
 
 #include <doctest/doctest.h>
 
+#include "temp_dir.hpp"
+
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -45,32 +47,6 @@ inline std::string tool_path(const std::string& name) {
     MESSAGE("skipped: " << name << " is not built at " << p.string() << " (EDET_BUILD_TOOLS=OFF?)");
     return {};
 }
-
-// A fresh directory under the system's temporary directory, removed with its contents.
-class TempDir {
-public:
-    TempDir() {
-        std::random_device rd;
-        const auto base = std::filesystem::temp_directory_path();
-        for (int attempt = 0; attempt < 100; ++attempt) {
-            path_ = base / ("edet-tools-test-" + std::to_string(rd()) + std::to_string(rd()));
-            std::error_code ec;
-            if (std::filesystem::create_directory(path_, ec)) return;
-        }
-        FAIL("cannot create a temporary directory under " << base.string());
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 struct RunResult {
     int exit_code = -1;  // the process's exit status; -1 if it did not exit normally
