@@ -1,7 +1,9 @@
-// Tests for edet/nn/bifpn.hpp: the node table, fusion nodes against a naive evaluation.
+// Tests for edet/nn/bifpn.hpp: the node table, fusion nodes against a naive evaluation and
+// against the unfused sequence at several thread counts.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "edet/nn/bifpn.hpp"
@@ -145,6 +147,85 @@ TEST_CASE("bifpn: a fusion node equals a naive evaluation (fast normalized and s
             CAPTURE(max_err);
             CAPTURE(max_ref);
             CHECK(max_err <= 1e-5 * std::max(1.0, max_ref));
+        }
+    }
+}
+
+// The node runs combine -> depthwise -> pointwise fused by row bands (a per-thread window
+// of combined rows). Against the unfused sequence built from the same weights - fuse and
+// activate the whole map, then SeparableConv::forward - it must give the same bits, at any
+// thread count, for maps of one chunk and for rows so wide (64 channels x 1100 pixels =
+// 275 KB) that every chunk is one row and the window slides through its buffer.
+TEST_CASE("bifpn: a fusion node's row bands give the unfused sequence's bits at 1, 2 and 3 threads") {
+    struct Case { int n, h, w, c; FusionRule rule; Activation act; };
+    const Case cases[] = {
+        {1, 40, 40, 64, FusionRule::fast_normalized, Activation::swish},
+        {2, 9, 7, 19, FusionRule::fast_normalized, Activation::swish},
+        {1, 5, 1100, 64, FusionRule::sum, Activation::relu6},
+        {3, 1, 1, 8, FusionRule::fast_normalized, Activation::swish},
+        {1, 2, 3, 17, FusionRule::sum, Activation::none},
+    };
+    edet_test::Random r(29);
+    for (const Case& k : cases) {
+        CAPTURE(k.h);
+        CAPTURE(k.w);
+        CAPTURE(k.c);
+        FusionNodeSpec s;
+        s.prefix = "node";
+        s.inputs = {0, 1};
+        s.input_channels = {k.c, k.c};
+        s.channels = k.c;
+        s.fusion.rule = k.rule;
+        s.activation = k.act;
+        edet_test::ParamStore store(r);
+        nn::FusionNode node(s, store.binder_listing_then_load([&](Binder& b) { nn::FusionNode tmp(s, b); }));
+        std::vector<Tensor<float>> in;
+        std::vector<Feature> x;
+        for (int i = 0; i < 2; ++i) {
+            in.emplace_back(Shape{k.n, k.h, k.w, k.c});
+            for (std::size_t e = 0; e < in.back().numel(); ++e) in.back().data()[e] = r.uniform(-3.0f, 3.0f);
+        }
+        for (auto& t : in) {
+            Feature f;
+            f.view = t.view();
+            f.keep = true;
+            x.push_back(f);
+        }
+        // The unfused sequence.
+        const Shape shape{k.n, k.h, k.w, k.c};
+        Tensor<float> fused(shape), want(shape);
+        const std::vector<float> edge = k.rule == FusionRule::sum ? std::vector<float>() : store.values("node.combine.edge_weights");
+        const float* srcs[2] = {in[0].data(), in[1].data()};
+        kernels::FuseArgs a;
+        a.inputs = srcs;
+        a.count = 2;
+        a.weights = edge.empty() ? nullptr : edge.data();
+        a.rule = k.rule;
+        a.output = fused.data();
+        a.elements = fused.numel();
+        kernels::fuse(a);
+        kernels::apply_activation(fused.data(), fused.numel(), k.act);
+        SeparableConvSpec cs;
+        cs.prefix = "node.after_combine.conv";
+        cs.in_channels = cs.out_channels = k.c;
+        cs.pw_bias = true;
+        Binder b2(&store.source());
+        const SeparableConv conv(cs, b2);
+        std::vector<float> dw(conv.scratch_floats(shape));
+        conv.forward(fused.view(), want.view(), dw.data());
+        for (int threads : {1, 2, 3}) {
+            CAPTURE(threads);
+            set_num_threads(threads);
+            Tensor<float> out(shape);
+            Workspace ws;
+            ws.begin_plan();
+            node.run(ws, x, out.view());
+            ws.finish_plan();
+            ws.begin_execute();
+            node.run(ws, x, out.view());
+            ws.finish_execute();
+            set_num_threads(0);
+            CHECK(std::memcmp(out.data(), want.data(), want.numel() * sizeof(float)) == 0);
         }
     }
 }

@@ -272,3 +272,64 @@ TEST_CASE("mbconv with SE: 1 and 2 threads give bit-identical outputs (pool fuse
         }
     }
 }
+
+// Small maps split over threads are expanded whole (MBConv::expands_whole) instead of by
+// fused row bands: the choice follows the halo rows a band repeats, and the outputs are
+// bit-identical to the fused bands of one thread, with and without SE, at 2 and 3 threads.
+TEST_CASE("mbconv: small maps at 2+ threads are expanded whole, bit-identical to the fused bands") {
+    Random r(17);
+    struct Case { int k, stride, rd; Shape in; bool whole_at_2; };
+    const Case cases[] = {
+        {5, 1, 4, Shape{1, 16, 16, 24}, true},    // D0 blocks.5: 4 halo rows of 16
+        {3, 1, 0, Shape{1, 20, 20, 24}, true},    // Lite0 blocks.4: 2 of 20
+        {3, 1, 4, Shape{1, 32, 32, 24}, false},   // D0 blocks.3: 2 of 32
+        {5, 2, 0, Shape{1, 20, 17, 24}, true},    // stride 2: 3 of 20
+        {3, 2, 4, Shape{1, 10, 9, 24}, true},     // 1 of 10: a tenth
+        {3, 2, 4, Shape{1, 11, 9, 24}, false},    // 1 of 11
+        {3, 1, 4, Shape{2, 16, 16, 24}, false},   // a batch: 2 of 32 rows
+        {3, 1, 0, Shape{1, 1, 1, 24}, true},      // 1x1
+    };
+    for (const Case& c : cases) {
+        nn::MBConvSpec s;
+        s.prefix = "blk";
+        s.in_channels = 24;
+        s.out_channels = 24;
+        s.mid_channels = 144;
+        s.kernel = c.k;
+        s.stride = c.stride;
+        s.se_reduced = c.rd;
+        s.activation = c.rd ? Activation::swish : Activation::relu6;
+        ParamStore store(r);
+        nn::MBConv blk(s, store.binder_listing_then_load([&](nn::Binder& b) { nn::MBConv t(s, b); }));
+        INFO("k ", c.k, " s ", c.stride, " se ", c.rd, " in ", c.in.str());
+        CHECK_FALSE(blk.expands_whole(c.in, 1));
+        CHECK(blk.expands_whole(c.in, 2) == c.whole_at_2);
+        CHECK(blk.expands_whole(c.in, 3) == (c.whole_at_2 || 20 * (c.k - c.stride) >= c.in.n * c.in.h));
+        const Tensor<float> x = random_tensor(r, c.in);
+        std::vector<float> scratch(blk.scratch_floats(c.in));
+        auto run = [&](int threads) {
+            Tensor<float> out(blk.plan(c.in));
+            edet::set_num_threads(threads);
+            blk.forward(x.view(), out.view(), scratch.data());
+            edet::set_num_threads(0);
+            return std::vector<float>(out.data(), out.data() + out.shape().numel());
+        };
+        const std::vector<float> one = run(1);
+        for (int threads : {2, 3}) {
+            CAPTURE(threads);
+            const std::vector<float> many = run(threads);
+            CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
+        }
+    }
+    // Too large to stay in the caches: never expanded whole.
+    nn::MBConvSpec s;
+    s.prefix = "blk";
+    s.in_channels = 16;
+    s.out_channels = 16;
+    s.mid_channels = 1152;
+    s.kernel = 5;
+    ParamStore store(r);
+    nn::MBConv blk(s, store.binder_listing_then_load([&](nn::Binder& b) { nn::MBConv t(s, b); }));
+    CHECK(blk.expands_whole(Shape{1, 16, 16, 16}, 2));
+    CHECK_FALSE(blk.expands_whole(Shape{1, 24, 24, 16}, 2));  // 2.65 MB > kWholeExpandBytes
+}

@@ -9,22 +9,20 @@
 //     x *= g.
 // No activation follows the last BN. Names follow timm (conv_dw, bn1, se.conv_reduce, ...).
 //
-// Expand and depthwise run fused, by row bands: the expanded tensor (mid_channels wide, up
-// to 6x the block's input; 25 MB in D0's blocks.1.0) never exists whole. Each thread takes
-// a band of output rows and walks it in chunks; for a chunk it expands just the input rows
-// the depthwise window reads into a small per-thread window buffer (kWindowBytes, L2-sized),
-// keeping the rows the previous chunk already expanded, then runs the depthwise conv on the
-// window. The window slides forward through a buffer twice its size and the kept rows are
-// copied back to the front only when the next chunk would run past its end: with wide
-// rows a chunk is a single output row and a copy per row moved the K - S kept rows each
-// time (2% of D0's time in memmove at 3x3 stride 1, twice the expand's own output).
+// Expand and depthwise run fused, by row bands (nn/row_window.hpp): the expanded tensor
+// (mid_channels wide, up to 6x the block's input; 25 MB in D0's blocks.1.0) never exists
+// whole. Each thread takes a band of output rows and walks it in chunks; for a chunk it
+// expands just the input rows the depthwise window reads into a small per-thread window
+// buffer (kRowWindowBytes, L2-sized), keeping the rows the previous chunk already
+// expanded, then runs the depthwise conv on the window.
 // Only the depthwise output is written to memory, because SE needs all of it before
 // the projection; its SE pool is summed chunk by chunk during the same pass (PoolSlots),
 // so the tensor is read back once, by the projection. Without SE (Lite) the chunk's
 // depthwise rows are projected at once, while they are still in L2. Every value is
 // computed by the same kernels with the same arithmetic as the unfused expand ->
 // depthwise, so results are bit-identical (and independent of the thread count); the
-// rows on a band boundary are expanded by both threads.
+// rows on a band boundary are expanded by both threads. Small maps with SE split over
+// threads are expanded whole instead (MBConv::expands_whole).
 #pragma once
 
 #include <algorithm>
@@ -39,6 +37,7 @@
 #include "edet/kernels/squeeze_excite.hpp"
 #include "edet/nn/binder.hpp"
 #include "edet/nn/conv.hpp"
+#include "edet/nn/row_window.hpp"
 
 EDET_NAMESPACE_BEGIN
 namespace nn {
@@ -139,14 +138,6 @@ private:
     SqueezeExciteSpec spec_;
     std::vector<float> reduce_w_, reduce_b_, expand_w_, expand_b_;
 };
-
-// A grow-only scratch buffer of the calling thread (the fused MBConv's window). It lives as
-// long as the thread (OpenMP keeps its workers), so it is allocated once per thread and size.
-inline float* thread_scratch(std::size_t floats) {
-    thread_local AlignedBuffer<float> buffer;
-    if (buffer.size() < floats) buffer = AlignedBuffer<float>(floats);
-    return buffer.data();
-}
 
 // The squeeze-excite pool of an MBConv, summed during its depthwise pass while each chunk
 // of output rows is still in L2, instead of in a pass over the finished tensor (up to 9 MB
@@ -265,9 +256,10 @@ public:
         const Shape e = expanded(in);
         const Shape d = depthwise_.plan(e);
         std::size_t n = round16(d.numel());
-        if (spec_.se_reduced > 0)
-            n += round16(PoolSlots::floats(d)) + se_.scratch_floats(d) +
-                 static_cast<std::size_t>(d.n) * round16(project_packed_floats()) + 16;
+        if (spec_.se_reduced > 0) n += round16(se_floats(d));
+        // The whole expanded image (expands_whole), planned whatever the thread count: it
+        // may change between forwards.
+        if (!spec_.depthwise_separable && fits_whole_expand(in)) n += e.numel();
         return n;
     }
 
@@ -278,10 +270,15 @@ public:
         float* rest = scratch + round16(d.numel());
         const float* skip = spec_.has_skip() ? in.data() : nullptr;
         const bool se = spec_.se_reduced > 0;
+        const bool whole = expands_whole(in.shape(), num_threads());
+        TensorView<float> expanded_image(rest + (se ? round16(se_floats(d)) : 0), e);  // used when `whole`
+        if (whole) expand_.forward(in, expanded_image);
         if (!se) {
             if (spec_.depthwise_separable) {
                 depthwise_.forward(in, dw);
                 project_.forward(dw, out, skip);
+            } else if (whole) {
+                depthwise_project(expanded_image, dw, out, skip);
             } else {
                 expand_depthwise(in, dw, out, skip, nullptr);  // no SE (Lite): the projection joins the row loop
             }
@@ -289,16 +286,42 @@ public:
         }
         PoolSlots pool(rest, d);
         if (spec_.depthwise_separable) depthwise_pooled(in, dw, pool);
+        else if (whole) depthwise_pooled(expanded_image, dw, pool);
         else expand_depthwise(in, dw, TensorView<float>(), nullptr, &pool);
         gated_project(dw, out, skip, rest + round16(PoolSlots::floats(d)), pool.means());
     }
 
-    // Bytes of one thread's window of expanded rows (see the top of the file): about half
-    // an L2 cache, at least the kernel's rows.
-    static constexpr std::size_t kWindowBytes = 256 * 1024;
+    // Expanded images up to this size may be expanded whole (expands_whole).
+    static constexpr std::size_t kWholeExpandBytes = std::size_t(2) << 20;
+
+    // True when the block expands its whole image first (split by rows over the threads),
+    // then runs the depthwise conv (and without SE the projection) by row bands, instead
+    // of the fused expand + depthwise bands. On a small map split over threads each band
+    // also expands the K - S halo rows its neighbour expands; when those are a tenth of the
+    // image or more (D0's blocks.5 and .6 and Lite0's blocks.4-6: 16 / 20 / 10 rows, k5 or
+    // k3: 12.5-40% at 2 threads) repeating them costs more than writing the expanded image
+    // once (at most kWholeExpandBytes, so it stays in the caches). Measured at 2 threads
+    // (median of 8 interleaved runs): D0 blocks.5 3.94 -> 3.54 ms, blocks.6 1.14 -> 1.06;
+    // Lite0 blocks.4 1.20 -> 1.08, blocks.5 1.54 -> 1.33, network 7.53 -> 7.12; but D0's
+    // blocks.3 (32 rows, k3: 6%) 1.64 -> 1.68, hence the tenth. Bit-identical either way.
+    bool expands_whole(const Shape& in, int threads) const {
+        if (spec_.depthwise_separable || threads < 2 || !fits_whole_expand(in)) return false;
+        const int halo_rows = (threads - 1) * std::max(0, spec_.kernel - spec_.stride);
+        return 10 * halo_rows >= in.n * in.h;  // a batch: the bands run across its images
+    }
 
 private:
     static std::size_t round16(std::size_t n) { return (n + 15) / 16 * 16; }
+
+    bool fits_whole_expand(const Shape& in) const {
+        return static_cast<std::size_t>(in.h) * in.w * spec_.mid_channels * sizeof(float) <= kWholeExpandBytes;
+    }
+
+    // Scratch after the depthwise output for SE: pool slots, SE scratch, the per-image
+    // gated copies of the projection weights (+16 floats to align them).
+    std::size_t se_floats(const Shape& d) const {
+        return round16(PoolSlots::floats(d)) + se_.scratch_floats(d) + static_cast<std::size_t>(d.n) * round16(project_packed_floats()) + 16;
+    }
 
     std::size_t project_packed_floats() const { return project_.packed_pointwise().data.size(); }
 
@@ -362,11 +385,7 @@ private:
         const std::size_t row_floats = static_cast<std::size_t>(is.w) * mid;
         const std::size_t in_row_floats = static_cast<std::size_t>(is.w) * is.c;
         const std::size_t out_image_floats = static_cast<std::size_t>(d.h) * d.w * mid;
-        // Output rows per chunk: the window holds (chunk - 1) * S + K input rows.
-        const int budget_rows = static_cast<int>(std::min<std::size_t>(1 << 20, kWindowBytes / (row_floats * sizeof(float))));
-        const int chunk = std::max(1, (budget_rows - K) / S + 1);
-        const int window_rows = (chunk - 1) * S + K;
-        const int buffer_rows = 2 * window_rows;  // see the top of the file
+        const RowWindowGeometry g = RowWindowGeometry::plan(row_floats, K, S, kRowWindowBytes);
         const std::int64_t work_per_row = static_cast<std::int64_t>(S) * is.w * is.c * mid +
                                           static_cast<std::int64_t>(K) * K * d.w * mid +
                                           (out.data() ? static_cast<std::int64_t>(d.w) * mid * spec_.out_channels : 0);
@@ -376,7 +395,7 @@ private:
         const std::size_t out_c = static_cast<std::size_t>(spec_.out_channels);
         if (project_out) check_same_shape(out.shape(), project_.plan(d), "output", "MBConv::forward");
         parallel_for(0, static_cast<std::int64_t>(d.n) * d.h, grain_for(work_per_row), [&](std::int64_t r0, std::int64_t r1) {
-            float* buffer = thread_scratch(static_cast<std::size_t>(buffer_rows) * row_floats);
+            SlidingRowWindow window(thread_scratch(g.buffer_floats()), g.buffer_rows, row_floats);
             kernels::CascadeSummer summer;
             for (std::int64_t r = r0; r < r1;) {
                 const int b = static_cast<int>(r / d.h);
@@ -385,31 +404,15 @@ private:
                 float* image_out = dst + static_cast<std::size_t>(b) * out_image_floats;
                 const int y_begin = static_cast<int>(r - static_cast<std::int64_t>(b) * d.h);
                 float* pool_slot = pool ? pool->begin(b, y_begin, y_end, summer) : nullptr;
-                // The window holds the expanded input rows [lo, hi), row lo at buffer row `base`.
-                int lo = 0, hi = 0, base = 0;
+                window.restart();
                 for (int oy = y_begin; oy < y_end;) {
-                    const int oy1 = std::min(oy + chunk, y_end);
+                    const int oy1 = std::min(oy + g.chunk, y_end);
                     const auto need = kernels::depthwise_input_rows(oy, oy1, is.h, K, S, pad_top);
-                    if (need.first >= lo && need.first < hi) {  // keep the rows still needed
-                        base += need.first - lo;
-                        if (base + (need.second - need.first) > buffer_rows) {  // no room after them
-                            std::memmove(buffer, buffer + static_cast<std::size_t>(base) * row_floats,
-                                         static_cast<std::size_t>(hi - need.first) * row_floats * sizeof(float));
-                            base = 0;
-                        }
-                    } else {
-                        hi = need.first;
-                        base = 0;
-                    }
-                    lo = need.first;
-                    float* window = buffer + static_cast<std::size_t>(base) * row_floats;
-                    if (need.second > hi) {
-                        expand_.pointwise_rows(image_in + static_cast<std::size_t>(hi) * in_row_floats,
-                                               static_cast<std::size_t>(need.second - hi) * is.w,
-                                               window + static_cast<std::size_t>(hi - lo) * row_floats);
-                        hi = need.second;
-                    }
-                    depthwise_.depthwise_rows(window, lo, hi - lo, image, image_out, oy, oy1);
+                    const float* rows = window.advance(need.first, need.second, [&](float* to, int row0, int row1) {
+                        expand_.pointwise_rows(image_in + static_cast<std::size_t>(row0) * in_row_floats,
+                                               static_cast<std::size_t>(row1 - row0) * is.w, to);
+                    });
+                    depthwise_.depthwise_rows(rows, window.first(), window.rows(), image, image_out, oy, oy1);
                     if (pool_slot)
                         summer.add(image_out + static_cast<std::size_t>(oy) * d.w * mid, static_cast<std::size_t>(oy1 - oy) * d.w);
                     if (project_out) {
@@ -425,8 +428,41 @@ private:
         });
     }
 
+    // out = project(depthwise(in)) + skip, by row chunks of about kRowWindowBytes of
+    // depthwise output, each projected while it is still in L2.
+    void depthwise_project(TensorView<const float> in, TensorView<float> dw, TensorView<float> out, const float* skip) const {
+        const Shape is = in.shape();
+        const Shape d = dw.shape();
+        check_same_shape(d, depthwise_.plan(is), "output", "MBConv::forward");
+        check_same_shape(out.shape(), project_.plan(d), "output", "MBConv::forward");
+        const Shape image{1, is.h, is.w, is.c};
+        const std::size_t in_image_floats = static_cast<std::size_t>(is.h) * is.w * is.c;
+        const std::size_t dw_row_floats = static_cast<std::size_t>(d.w) * d.c;
+        const std::size_t out_c = static_cast<std::size_t>(spec_.out_channels);
+        const int chunk = static_cast<int>(std::max<std::size_t>(1, kRowWindowBytes / (dw_row_floats * sizeof(float))));
+        const std::int64_t k2 = static_cast<std::int64_t>(spec_.kernel) * spec_.kernel;
+        const std::int64_t work_per_row = (k2 + static_cast<std::int64_t>(out_c)) * static_cast<std::int64_t>(dw_row_floats);
+        parallel_for(0, static_cast<std::int64_t>(d.n) * d.h, grain_for(work_per_row), [&](std::int64_t r0, std::int64_t r1) {
+            for (std::int64_t r = r0; r < r1;) {
+                const int b = static_cast<int>(r / d.h);
+                const int y_begin = static_cast<int>(r - static_cast<std::int64_t>(b) * d.h);
+                const int y_end = static_cast<int>(std::min<std::int64_t>(r1, static_cast<std::int64_t>(b + 1) * d.h) - static_cast<std::int64_t>(b) * d.h);
+                const float* image_in = in.data() + static_cast<std::size_t>(b) * in_image_floats;
+                float* image_dw = dw.data() + static_cast<std::size_t>(b) * d.h * dw_row_floats;
+                for (int oy = y_begin; oy < y_end; oy += chunk) {
+                    const int oy1 = std::min(oy + chunk, y_end);
+                    depthwise_.depthwise_rows(image_in, 0, is.h, image, image_dw, oy, oy1);
+                    const std::size_t p0 = (static_cast<std::size_t>(b) * d.h + oy) * d.w;
+                    project_.pointwise_rows(dw.data() + p0 * d.c, static_cast<std::size_t>(oy1 - oy) * d.w, out.data() + p0 * out_c,
+                                            skip ? skip + p0 * out_c : nullptr);
+                }
+                r = static_cast<std::int64_t>(b) * d.h + y_end;
+            }
+        });
+    }
+
     // dw = depthwise(in) for the depthwise-separable block with SE, by row chunks of about
-    // kWindowBytes of output, each summed into the SE pool while it is in L2.
+    // kRowWindowBytes of output, each summed into the SE pool while it is in L2.
     void depthwise_pooled(TensorView<const float> in, TensorView<float> dw, PoolSlots& pool) const {
         const Shape is = in.shape();
         const Shape d = dw.shape();
@@ -434,7 +470,7 @@ private:
         const Shape image{1, is.h, is.w, is.c};
         const std::size_t in_image_floats = static_cast<std::size_t>(is.h) * is.w * is.c;
         const std::size_t out_row_floats = static_cast<std::size_t>(d.w) * d.c;
-        const int chunk = static_cast<int>(std::max<std::size_t>(1, kWindowBytes / (out_row_floats * sizeof(float))));
+        const int chunk = static_cast<int>(std::max<std::size_t>(1, kRowWindowBytes / (out_row_floats * sizeof(float))));
         const std::int64_t k2 = static_cast<std::int64_t>(spec_.kernel) * spec_.kernel;
         parallel_for(0, static_cast<std::int64_t>(d.n) * d.h, grain_for(k2 * static_cast<std::int64_t>(out_row_floats)),
                      [&](std::int64_t r0, std::int64_t r1) {
