@@ -1,6 +1,6 @@
 // edet/nn/conv.hpp - ConvBnAct (conv -> batch norm -> activation) and SeparableConv
 // (depthwise -> pointwise -> batch norm -> activation), the two conv layers everything
-// else is made of.
+// else is made of, and depthwise_pointwise, the two run by row chunks.
 //
 // A layer is built from a named spec and binds its weights by reference name:
 //   ConvSpec s;  s.conv = "backbone.conv_stem"; s.bn = "backbone.bn1"; ...
@@ -24,6 +24,7 @@
 #include "edet/kernels/padding.hpp"
 #include "edet/kernels/pointwise_conv.hpp"
 #include "edet/nn/binder.hpp"
+#include "edet/nn/row_window.hpp"
 #include "edet/tensor/tensor.hpp"
 
 EDET_NAMESPACE_BEGIN
@@ -263,6 +264,44 @@ private:
     std::vector<float> bias_;  // folded; empty = none
 };
 
+// out = pw(dw(in)) [+ residual], by chunks of rows: one parallel region instead of two,
+// each chunk's depthwise rows (about kRowWindowBytes) projected while they are still in
+// L2. `mid` holds dw's whole output (dw.plan(in).numel() floats); panel_max as in
+// ConvBnAct::forward. The same kernels on the same values as dw.forward then pw.forward,
+// so the results are bit-identical to them.
+inline void depthwise_pointwise(const ConvBnAct& dw, const ConvBnAct& pw, TensorView<const float> in, TensorView<float> out,
+                                float* mid, const float* residual = nullptr, float* panel_max = nullptr) {
+    const Shape is = in.shape();
+    const Shape ms = dw.plan(is);
+    check_same_shape(out.shape(), pw.plan(ms), "output", "depthwise_pointwise");
+    if (!in.is_contiguous() || !out.is_contiguous())
+        fail(cat("layers '", dw.spec().conv, "', '", pw.spec().conv, "'"), "depthwise_pointwise", "views must be contiguous");
+    const Shape image{1, is.h, is.w, is.c};
+    const std::size_t in_image_floats = static_cast<std::size_t>(is.h) * is.w * is.c;
+    const std::size_t mid_row_floats = static_cast<std::size_t>(ms.w) * ms.c;
+    const std::size_t cout = static_cast<std::size_t>(pw.spec().out_channels);
+    const std::size_t panels = panel_max ? static_cast<std::size_t>(kernels::pointwise_panel_count(pw.spec().out_channels)) : 0;
+    const int chunk = static_cast<int>(std::max<std::size_t>(1, kRowWindowBytes / (mid_row_floats * sizeof(float))));
+    const std::int64_t k2 = static_cast<std::int64_t>(dw.spec().kernel) * dw.spec().kernel;
+    const std::int64_t work_per_row = (k2 + static_cast<std::int64_t>(cout)) * static_cast<std::int64_t>(mid_row_floats);
+    parallel_for(0, static_cast<std::int64_t>(ms.n) * ms.h, grain_for(work_per_row), [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1;) {
+            const int b = static_cast<int>(r / ms.h);
+            const int y_begin = static_cast<int>(r - static_cast<std::int64_t>(b) * ms.h);
+            const int y_end = static_cast<int>(std::min<std::int64_t>(r1, static_cast<std::int64_t>(b + 1) * ms.h) - static_cast<std::int64_t>(b) * ms.h);
+            for (int oy = y_begin; oy < y_end; oy += chunk) {
+                const int oy1 = std::min(oy + chunk, y_end);
+                dw.depthwise_rows(in.data() + static_cast<std::size_t>(b) * in_image_floats, 0, is.h, image,
+                                  mid + static_cast<std::size_t>(b) * ms.h * mid_row_floats, oy, oy1);
+                const std::size_t p0 = (static_cast<std::size_t>(b) * ms.h + static_cast<std::size_t>(oy)) * ms.w;
+                pw.pointwise_rows(mid + p0 * ms.c, static_cast<std::size_t>(oy1 - oy) * ms.w, out.data() + p0 * cout,
+                                  residual ? residual + p0 * cout : nullptr, nullptr, panel_max ? panel_max + p0 * panels : nullptr);
+            }
+            r = static_cast<std::int64_t>(b) * ms.h + y_end;
+        }
+    });
+}
+
 // SeparableConv (effdet SeparableConv2d): conv_dw (no bias) -> conv_pw (bias optional) ->
 // bn (optional) -> act (optional). Names: prefix.conv_dw.weight, prefix.conv_pw.{weight,bias},
 // prefix.bn.* unless bn_name overrides (heads keep their BNs elsewhere).
@@ -316,10 +355,7 @@ public:
 
     // panel_max: the pointwise conv's optional row maxima (ConvBnAct::forward).
     void forward(TensorView<const float> in, TensorView<float> out, float* scratch, float* panel_max = nullptr) const {
-        const Shape mid = depthwise_.plan(in.shape());
-        TensorView<float> t(scratch, mid);
-        depthwise_.forward(in, t);
-        pointwise_.forward(t, out, nullptr, panel_max);
+        depthwise_pointwise(depthwise_, pointwise_, in, out, scratch, nullptr, panel_max);
     }
 
     const ConvBnAct& depthwise() const { return depthwise_; }

@@ -96,10 +96,7 @@ public:
                 TensorView<float> dst = (r % 2 == 0) ? a : bb;
                 const ConvBnAct& pw = pw_[static_cast<std::size_t>(r) * static_cast<std::size_t>(spec_.num_levels) + l];
                 if (ws.planning()) ws.add_macs(dw_[static_cast<std::size_t>(r)].macs(cur.shape()) + pw.macs(cur.shape()));
-                if (ws.executing()) {
-                    dw_[static_cast<std::size_t>(r)].forward(cur, t);
-                    pw.forward(t, dst);
-                }
+                if (ws.executing()) depthwise_pointwise(dw_[static_cast<std::size_t>(r)], pw, cur, dst, t.data());
                 cur = dst;
             }
             if (ws.planning()) ws.add_macs(predict_.macs(cur.shape()));

@@ -275,10 +275,9 @@ public:
         if (whole) expand_.forward(in, expanded_image);
         if (!se) {
             if (spec_.depthwise_separable) {
-                depthwise_.forward(in, dw);
-                project_.forward(dw, out, skip);
+                depthwise_pointwise(depthwise_, project_, in, out, dw.data(), skip);
             } else if (whole) {
-                depthwise_project(expanded_image, dw, out, skip);
+                depthwise_pointwise(depthwise_, project_, expanded_image, out, dw.data(), skip);
             } else {
                 expand_depthwise(in, dw, out, skip, nullptr);  // no SE (Lite): the projection joins the row loop
             }
@@ -423,39 +422,6 @@ private:
                     oy = oy1;
                 }
                 if (pool_slot) pool->finish(pool_slot, summer);
-                r = static_cast<std::int64_t>(b) * d.h + y_end;
-            }
-        });
-    }
-
-    // out = project(depthwise(in)) + skip, by row chunks of about kRowWindowBytes of
-    // depthwise output, each projected while it is still in L2.
-    void depthwise_project(TensorView<const float> in, TensorView<float> dw, TensorView<float> out, const float* skip) const {
-        const Shape is = in.shape();
-        const Shape d = dw.shape();
-        check_same_shape(d, depthwise_.plan(is), "output", "MBConv::forward");
-        check_same_shape(out.shape(), project_.plan(d), "output", "MBConv::forward");
-        const Shape image{1, is.h, is.w, is.c};
-        const std::size_t in_image_floats = static_cast<std::size_t>(is.h) * is.w * is.c;
-        const std::size_t dw_row_floats = static_cast<std::size_t>(d.w) * d.c;
-        const std::size_t out_c = static_cast<std::size_t>(spec_.out_channels);
-        const int chunk = static_cast<int>(std::max<std::size_t>(1, kRowWindowBytes / (dw_row_floats * sizeof(float))));
-        const std::int64_t k2 = static_cast<std::int64_t>(spec_.kernel) * spec_.kernel;
-        const std::int64_t work_per_row = (k2 + static_cast<std::int64_t>(out_c)) * static_cast<std::int64_t>(dw_row_floats);
-        parallel_for(0, static_cast<std::int64_t>(d.n) * d.h, grain_for(work_per_row), [&](std::int64_t r0, std::int64_t r1) {
-            for (std::int64_t r = r0; r < r1;) {
-                const int b = static_cast<int>(r / d.h);
-                const int y_begin = static_cast<int>(r - static_cast<std::int64_t>(b) * d.h);
-                const int y_end = static_cast<int>(std::min<std::int64_t>(r1, static_cast<std::int64_t>(b + 1) * d.h) - static_cast<std::int64_t>(b) * d.h);
-                const float* image_in = in.data() + static_cast<std::size_t>(b) * in_image_floats;
-                float* image_dw = dw.data() + static_cast<std::size_t>(b) * d.h * dw_row_floats;
-                for (int oy = y_begin; oy < y_end; oy += chunk) {
-                    const int oy1 = std::min(oy + chunk, y_end);
-                    depthwise_.depthwise_rows(image_in, 0, is.h, image, image_dw, oy, oy1);
-                    const std::size_t p0 = (static_cast<std::size_t>(b) * d.h + oy) * d.w;
-                    project_.pointwise_rows(dw.data() + p0 * d.c, static_cast<std::size_t>(oy1 - oy) * d.w, out.data() + p0 * out_c,
-                                            skip ? skip + p0 * out_c : nullptr);
-                }
                 r = static_cast<std::int64_t>(b) * d.h + y_end;
             }
         });
