@@ -12,6 +12,19 @@
 using namespace edet;
 using namespace edet::nn;
 
+namespace {
+// Plans a workspace for the node, then runs it for real into out.
+void run_planned(const nn::FusionNode& node, const std::vector<Feature>& x, Tensor<float>& out) {
+    Workspace ws;
+    ws.begin_plan();
+    node.run(ws, x, out.view());
+    ws.finish_plan();
+    ws.begin_execute();
+    node.run(ws, x, out.view());
+    ws.finish_execute();
+}
+}  // namespace
+
 TEST_CASE("bifpn: the node table equals the reference's offsets (P3-P7 and P3-P8)") {
     // DESIGN.md section 3, as effdet's bifpn_config lists them.
     const std::vector<std::vector<int>> p7 = {{3, 4}, {2, 5}, {1, 6}, {0, 7}, {1, 7, 8}, {2, 6, 9}, {3, 5, 10}, {4, 11}};
@@ -74,13 +87,7 @@ TEST_CASE("bifpn: a fusion node equals a naive evaluation (fast normalized and s
                 x.push_back(f);
             }
             Tensor<float> out(Shape{2, th, tw, c});
-            Workspace ws;
-            ws.begin_plan();
-            node.run(ws, x, out.view());
-            ws.finish_plan();
-            ws.begin_execute();
-            node.run(ws, x, out.view());
-            ws.finish_execute();
+            run_planned(node, x, out);
             // naive
             auto P = [&](const std::string& n) { return store.values(n); };
             const int ph = (13 + 1) / 2, pw_ = (11 + 1) / 2;
@@ -217,13 +224,7 @@ TEST_CASE("bifpn: a fusion node's row bands give the unfused sequence's bits at 
             CAPTURE(threads);
             set_num_threads(threads);
             Tensor<float> out(shape);
-            Workspace ws;
-            ws.begin_plan();
-            node.run(ws, x, out.view());
-            ws.finish_plan();
-            ws.begin_execute();
-            node.run(ws, x, out.view());
-            ws.finish_execute();
+            run_planned(node, x, out);
             set_num_threads(0);
             CHECK(std::memcmp(out.data(), want.data(), want.numel() * sizeof(float)) == 0);
         }
