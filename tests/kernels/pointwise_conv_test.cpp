@@ -139,6 +139,33 @@ TEST_CASE("pointwise_conv: 150 random shapes, strides, bias, residual, activatio
     MESSAGE("150 random shapes: worst max|got - ref| / max|ref| = ", worst_rel);
 }
 
+TEST_CASE("pointwise_conv: inputs larger than kStreamingInputBytes (next tile prefetched) match the reference") {
+    // The random shapes above stay under the threshold; these take the prefetching path:
+    // one and several depth blocks, padded input rows, a partial last tile and panel.
+    edet_test::Random rng(11);
+    struct Streaming {
+        int rows, cin, cout;
+        std::size_t in_pad;
+        bool bias, residual;
+        Activation act;
+    };
+    for (const Streaming s : {Streaming{1501, 96, 48, 0, true, true, Activation::swish},
+                              Streaming{2005, 80, 40, 3, false, false, Activation::relu6},
+                              Streaming{130, 1152, 36, 7, true, false, Activation::none},
+                              Streaming{211, 700, 64, 0, false, true, Activation::sigmoid}}) {
+        Case c;
+        c.rows = s.rows;
+        c.cin = s.cin;
+        c.cout = s.cout;
+        c.in_pad = s.in_pad;
+        c.bias = s.bias;
+        c.residual = s.residual;
+        c.act = s.act;
+        REQUIRE(static_cast<std::size_t>(c.rows) * (c.cin + c.in_pad) * sizeof(float) > pw::kStreamingInputBytes);
+        check_case(c, rng);
+    }
+}
+
 TEST_CASE("pointwise_conv: vector activations match ref::activate element by element") {
     // cin = 1, w = 1, no bias: the accumulator is exactly x, so out = act(x).
     const float one = 1.0f;

@@ -95,6 +95,10 @@ inline constexpr int kRowBlock = kTileRows * 32;
 // 34 GFLOP/s, 96 rows 33, 48 rows 72, 24 rows 77. So a row block's output is kept to
 // kRowBlockOutputBytes; narrow outputs (cout <= 85) keep the full kRowBlock.
 inline constexpr std::size_t kRowBlockOutputBytes = 96 * 1024;
+// Inputs larger than this (half a Zen 5 L2) are taken to come from memory, not from a
+// cache-sized chunk a fused caller has just written: the K loop then prefetches the next
+// tile's input rows (TileJob::prefetch_next).
+inline constexpr std::size_t kStreamingInputBytes = 512 * 1024;
 inline int row_block(std::size_t output_stride) {
     const std::size_t fit = kRowBlockOutputBytes / (output_stride * sizeof(float));
     const std::size_t tiles = std::max<std::size_t>(1, fit / kTileRows);
@@ -133,6 +137,9 @@ struct TileJob {
     std::size_t residual_stride = 0;
     float* panel_max = nullptr;  // last block only: the tile's first row's entry; rows panel_max_stride apart
     std::size_t panel_max_stride = 0;
+    // The K loop also asks for the next tile's input rows (the kTileRows rows after this
+    // tile's, same columns), one cache line per row every 16 steps, a tile ahead of use.
+    bool prefetch_next = false;
 };
 
 // Max of x[0..n), NaN if any element is NaN (vmaxps alone would drop a NaN operand), n >= 1.
@@ -219,7 +226,12 @@ inline void micro_kernel(const float* a, std::size_t lda, const float* b, int kc
     const float* base[kBases];
 #pragma GCC unroll 8
     for (int j = 0; j < kBases; ++j) base[j] = a + 3 * j * lda;
+    const std::size_t next_tile = static_cast<std::size_t>(MR) * lda;
     for (int k = 0; k < kc; ++k) {
+        if (job.prefetch_next && k % 16 == 0) {
+#pragma GCC unroll 16
+            for (int m = 0; m < MR; ++m) __builtin_prefetch(base[m / 3] + (m % 3) * lda + next_tile);
+        }
         Batch w[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) w[v] = Batch::load_aligned(b + v * kLanes);
@@ -516,6 +528,7 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
     const std::size_t mc = static_cast<std::size_t>(std::max(blocking.rows > 0 ? blocking.rows : row_block(os), kTileRows));
     const int panels = panel_count(cout);
     const float* packed = args.packed ? args.packed : args.weights->data.data();
+    const bool streaming = args.rows * is * sizeof(float) > kStreamingInputBytes;
     for (int k0 = 0; k0 < cin; k0 += kc_max) {
         const int kc = std::min(kc_max, cin - k0);
         for (std::size_t r0 = 0; r0 < args.rows; r0 += mc) {
@@ -537,6 +550,7 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
                     job.residual_stride = rs;
                     job.panel_max = args.panel_max ? args.panel_max + r * static_cast<std::size_t>(panels) + p : nullptr;
                     job.panel_max_stride = static_cast<std::size_t>(panels);
+                    job.prefetch_next = streaming && p == 0 && r + 2 * kTileRows <= args.rows;
                     tile_any_width<kTileRows, kPanelVectors>(width / kLanes, m, n, args.input + r * is + k0, is, b, kc,
                                                              args.output + r * os + co0, os, job);
                 }
