@@ -143,24 +143,11 @@ TEST_CASE("pointwise_conv: inputs larger than kStreamingInputBytes (next tile pr
     // The random shapes above stay under the threshold; these take the prefetching path:
     // one and several depth blocks, padded input rows, a partial last tile and panel.
     edet_test::Random rng(11);
-    struct Streaming {
-        int rows, cin, cout;
-        std::size_t in_pad;
-        bool bias, residual;
-        Activation act;
-    };
-    for (const Streaming s : {Streaming{1501, 96, 48, 0, true, true, Activation::swish},
-                              Streaming{2005, 80, 40, 3, false, false, Activation::relu6},
-                              Streaming{130, 1152, 36, 7, true, false, Activation::none},
-                              Streaming{211, 700, 64, 0, false, true, Activation::sigmoid}}) {
-        Case c;
-        c.rows = s.rows;
-        c.cin = s.cin;
-        c.cout = s.cout;
-        c.in_pad = s.in_pad;
-        c.bias = s.bias;
-        c.residual = s.residual;
-        c.act = s.act;
+    // Case{rows, cin, cout, in_pad, out_pad, res_pad, bias, residual, act}
+    for (const Case& c : {Case{1501, 96, 48, 0, 0, 0, true, true, Activation::swish},
+                          Case{2005, 80, 40, 3, 0, 0, false, false, Activation::relu6},
+                          Case{130, 1152, 36, 7, 0, 0, true, false, Activation::none},
+                          Case{211, 700, 64, 0, 5, 0, false, true, Activation::sigmoid}}) {
         REQUIRE(static_cast<std::size_t>(c.rows) * (c.cin + c.in_pad) * sizeof(float) > pw::kStreamingInputBytes);
         check_case(c, rng);
     }
