@@ -139,16 +139,21 @@ TEST_CASE("pointwise_conv: 150 random shapes, strides, bias, residual, activatio
     MESSAGE("150 random shapes: worst max|got - ref| / max|ref| = ", worst_rel);
 }
 
-TEST_CASE("pointwise_conv: inputs larger than kStreamingInputBytes (next tile prefetched) match the reference") {
-    // The random shapes above stay under the threshold; these take the prefetching path:
-    // one and several depth blocks, padded input rows, a partial last tile and panel.
+TEST_CASE("pointwise_conv: operands larger than kStreamingInputBytes (prefetched paths) match the reference") {
+    // The random shapes above stay under the threshold; these take the prefetching paths
+    // (input rows; output and residual lines): one and several depth blocks, padded rows,
+    // a partial last tile and panel.
     edet_test::Random rng(11);
     // Case{rows, cin, cout, in_pad, out_pad, res_pad, bias, residual, act}
     for (const Case& c : {Case{1501, 96, 48, 0, 0, 0, true, true, Activation::swish},
                           Case{2005, 80, 40, 3, 0, 0, false, false, Activation::relu6},
                           Case{130, 1152, 36, 7, 0, 0, true, false, Activation::none},
-                          Case{211, 700, 64, 0, 5, 0, false, true, Activation::sigmoid}}) {
-        REQUIRE(static_cast<std::size_t>(c.rows) * (c.cin + c.in_pad) * sizeof(float) > pw::kStreamingInputBytes);
+                          Case{211, 700, 64, 0, 5, 0, false, true, Activation::sigmoid},
+                          Case{1700, 40, 100, 0, 9, 2, true, true, Activation::swish},
+                          Case{1403, 24, 130, 1, 0, 0, false, false, Activation::relu}}) {
+        const std::size_t in_bytes = static_cast<std::size_t>(c.rows) * (c.cin + c.in_pad) * sizeof(float);
+        const std::size_t out_bytes = static_cast<std::size_t>(c.rows) * (c.cout + c.out_pad) * sizeof(float);
+        REQUIRE(std::max(in_bytes, out_bytes) > pw::kStreamingInputBytes);
         check_case(c, rng);
     }
 }

@@ -42,6 +42,9 @@
 //   one, relu / relu6 and then + residual happen in registers; for swish / sigmoid the tile
 //   is stored and finish_tile() applies activation, then + residual, on the L1-hot tile
 //   (exp's temporaries inside the K-loop function made g++ spill accumulators).
+//   Operands of calls larger than kStreamingInputBytes come from memory, where latency,
+//   not bandwidth, held the kernel back (7-9 GB/s of input): the next tile's input rows,
+//   output and residual lines are prefetched a tile ahead (see run()).
 //   Tails: rows use a micro-kernel instantiated for fewer rows (same arithmetic); a panel
 //   wider than its valid columns goes through a small stack tile, so nothing past cout is
 //   read or written in the caller's buffers.
@@ -95,9 +98,10 @@ inline constexpr int kRowBlock = kTileRows * 32;
 // 34 GFLOP/s, 96 rows 33, 48 rows 72, 24 rows 77. So a row block's output is kept to
 // kRowBlockOutputBytes; narrow outputs (cout <= 85) keep the full kRowBlock.
 inline constexpr std::size_t kRowBlockOutputBytes = 96 * 1024;
-// Inputs larger than this (half a Zen 5 L2) are taken to come from memory, not from a
-// cache-sized chunk a fused caller has just written: the K loop then prefetches the next
-// tile's input rows (TileJob::prefetch_next).
+// Operands larger than this (half a Zen 5 L2) are taken to come from memory, not from a
+// cache-sized chunk a fused caller has just written: for such an input the K loop
+// prefetches the next tile's input rows (TileJob::prefetch_next); for such an output or
+// residual, run() prefetches the next tile's lines of them in the current panel.
 inline constexpr std::size_t kStreamingInputBytes = 512 * 1024;
 inline int row_block(std::size_t output_stride) {
     const std::size_t fit = kRowBlockOutputBytes / (output_stride * sizeof(float));
@@ -519,6 +523,18 @@ inline void pointwise_conv(const PointwiseConvArgs& a, const float* w_out_in) {
 
 namespace pointwise_detail {
 
+// Asks for the cache lines of `rows` rows of `bytes` bytes from p, rows `stride` floats
+// apart; for_write: lines about to be stored to (their read-for-ownership starts now).
+EDET_ALWAYS_INLINE void prefetch_rows(const float* p, int rows, std::size_t stride, std::size_t bytes, bool for_write) {
+    for (int m = 0; m < rows; ++m) {
+        const auto begin = reinterpret_cast<std::uintptr_t>(p + static_cast<std::size_t>(m) * stride);
+        for (std::uintptr_t line = begin & ~std::uintptr_t(63); line < begin + bytes; line += 64) {
+            if (for_write) __builtin_prefetch(reinterpret_cast<const void*>(line), 1);
+            else __builtin_prefetch(reinterpret_cast<const void*>(line), 0);
+        }
+    }
+}
+
 inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
     const int cin = args.weights->in_channels, cout = args.weights->out_channels;
     const std::size_t is = args.input_stride ? args.input_stride : cin;
@@ -528,7 +544,9 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
     const std::size_t mc = static_cast<std::size_t>(std::max(blocking.rows > 0 ? blocking.rows : row_block(os), kTileRows));
     const int panels = panel_count(cout);
     const float* packed = args.packed ? args.packed : args.weights->data.data();
-    const bool streaming = args.rows * is * sizeof(float) > kStreamingInputBytes;
+    // Calls this large stream their operands from memory (see kStreamingInputBytes).
+    const bool streaming_in = args.rows * is * sizeof(float) > kStreamingInputBytes;
+    const bool streaming_out = args.rows * std::max(os, args.residual ? rs : 0) * sizeof(float) > kStreamingInputBytes;
     for (int k0 = 0; k0 < cin; k0 += kc_max) {
         const int kc = std::min(kc_max, cin - k0);
         for (std::size_t r0 = 0; r0 < args.rows; r0 += mc) {
@@ -550,7 +568,19 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
                     job.residual_stride = rs;
                     job.panel_max = args.panel_max ? args.panel_max + r * static_cast<std::size_t>(panels) + p : nullptr;
                     job.panel_max_stride = static_cast<std::size_t>(panels);
-                    job.prefetch_next = streaming && p == 0 && r + 2 * kTileRows <= args.rows;
+                    job.prefetch_next = streaming_in && p == 0 && r + 2 * kTileRows <= args.rows;
+                    // Each panel stores to (and reads the residual from) other cache lines
+                    // of its rows, which a large call finds in memory: a missed store
+                    // waits for its line. Ask for the next tile's lines of this panel now
+                    // (2-3 of each per row, a tile ahead). Class head predict 36864 x 384 -> 810
+                    // 164 -> 199 GFLOP/s, projection + residual 9216 x 1344 -> 224 151 -> 192.
+                    if (streaming_out && r + kTileRows < r1) {
+                        const std::size_t next = r + kTileRows;
+                        const int next_m = static_cast<int>(std::min<std::size_t>(kTileRows, r1 - next));
+                        const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(float);
+                        prefetch_rows(args.output + next * os + co0, next_m, os, bytes, true);
+                        if (job.last && args.residual) prefetch_rows(args.residual + next * rs + co0, next_m, rs, bytes, false);
+                    }
                     tile_any_width<kTileRows, kPanelVectors>(width / kLanes, m, n, args.input + r * is + k0, is, b, kc,
                                                              args.output + r * os + co0, os, job);
                 }
