@@ -139,7 +139,7 @@ TEST_CASE("pointwise_conv: 150 random shapes, strides, bias, residual, activatio
     MESSAGE("150 random shapes: worst max|got - ref| / max|ref| = ", worst_rel);
 }
 
-TEST_CASE("pointwise_conv: operands larger than kStreamingInputBytes (prefetched paths) match the reference") {
+TEST_CASE("pointwise_conv: operands larger than kStreamingBytes (prefetched paths) match the reference") {
     // The random shapes above stay under the threshold; these take the prefetching paths
     // (input rows; output and residual lines): one and several depth blocks, padded rows,
     // a partial last tile and panel.
@@ -153,7 +153,7 @@ TEST_CASE("pointwise_conv: operands larger than kStreamingInputBytes (prefetched
                           Case{1403, 24, 130, 1, 0, 0, false, false, Activation::relu}}) {
         const std::size_t in_bytes = static_cast<std::size_t>(c.rows) * (c.cin + c.in_pad) * sizeof(float);
         const std::size_t out_bytes = static_cast<std::size_t>(c.rows) * (c.cout + c.out_pad) * sizeof(float);
-        REQUIRE(std::max(in_bytes, out_bytes) > pw::kStreamingInputBytes);
+        REQUIRE(std::max(in_bytes, out_bytes) > pw::kStreamingBytes);
         check_case(c, rng);
     }
 }

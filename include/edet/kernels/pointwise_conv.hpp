@@ -42,7 +42,7 @@
 //   one, relu / relu6 and then + residual happen in registers; for swish / sigmoid the tile
 //   is stored and finish_tile() applies activation, then + residual, on the L1-hot tile
 //   (exp's temporaries inside the K-loop function made g++ spill accumulators).
-//   Operands of calls larger than kStreamingInputBytes come from memory, where latency,
+//   Operands of calls larger than kStreamingBytes come from memory, where latency,
 //   not bandwidth, held the kernel back (7-9 GB/s of input): the next tile's input rows,
 //   output and residual lines are prefetched a tile ahead (see run()).
 //   Tails: rows use a micro-kernel instantiated for fewer rows (same arithmetic); a panel
@@ -102,7 +102,7 @@ inline constexpr std::size_t kRowBlockOutputBytes = 96 * 1024;
 // cache-sized chunk a fused caller has just written: for such an input the K loop
 // prefetches the next tile's input rows (TileJob::prefetch_next); for such an output or
 // residual, run() prefetches the next tile's lines of them in the current panel.
-inline constexpr std::size_t kStreamingInputBytes = 512 * 1024;
+inline constexpr std::size_t kStreamingBytes = 512 * 1024;
 inline int row_block(std::size_t output_stride) {
     const std::size_t fit = kRowBlockOutputBytes / (output_stride * sizeof(float));
     const std::size_t tiles = std::max<std::size_t>(1, fit / kTileRows);
@@ -544,9 +544,9 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
     const std::size_t mc = static_cast<std::size_t>(std::max(blocking.rows > 0 ? blocking.rows : row_block(os), kTileRows));
     const int panels = panel_count(cout);
     const float* packed = args.packed ? args.packed : args.weights->data.data();
-    // Calls this large stream their operands from memory (see kStreamingInputBytes).
-    const bool streaming_in = args.rows * is * sizeof(float) > kStreamingInputBytes;
-    const bool streaming_out = args.rows * std::max(os, args.residual ? rs : 0) * sizeof(float) > kStreamingInputBytes;
+    // Calls this large stream their operands from memory (see kStreamingBytes).
+    const bool streaming_in = args.rows * is * sizeof(float) > kStreamingBytes;
+    const bool streaming_out = args.rows * std::max(os, args.residual ? rs : 0) * sizeof(float) > kStreamingBytes;
     for (int k0 = 0; k0 < cin; k0 += kc_max) {
         const int kc = std::min(kc_max, cin - k0);
         for (std::size_t r0 = 0; r0 < args.rows; r0 += mc) {
