@@ -13,7 +13,9 @@
 // Session: intraOpNumThreads N, interOpNumThreads 1, sequential, graph optimisation 'all'.
 // Prints a summary, or with --json one JSON line:
 //   {"engine":"onnxruntime","version","model","threads","runs","warmup","median_ms","min_ms",
-//    "max_ms","cpu_ms","load_ms","peak_rss_kb","baseline_rss_kb","compare":{NAME:{tensor:err,...,"max":err}}}
+//    "max_ms","times_ms":[every timed run],"cpu_ms","load_ms","peak_rss_kb","baseline_rss_kb",
+//    "compare":{NAME:{tensor:err,...,"max":err}}}
+// Defaults: 20 warm-up runs, then 20 timed: ORT's first runs take ~2x its steady time.
 // cpu_ms is the median CPU time of the process (all threads) per run.
 // peak_rss_kb is the whole node process's high-water mark (getrusage maxRSS), which includes
 // the JavaScript runtime itself; baseline_rss_kb is the same measure taken before
@@ -29,7 +31,7 @@ function fail(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { threads: 1, runs: 10, warmup: 2, compare: [], json: false };
+  const o = { threads: 1, runs: 20, warmup: 20, compare: [], json: false };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     const value = () => {
@@ -186,6 +188,7 @@ async function main() {
     median_ms: median(times),
     min_ms: Math.min(...times),
     max_ms: Math.max(...times),
+    times_ms: times,
     cpu_ms: median(cpu),
     load_ms: loadMs,
     peak_rss_kb: process.resourceUsage().maxRSS,

@@ -414,6 +414,8 @@ int run(const Options& opt) {
         for (std::size_t s = 0; s < stages.size(); ++s)
             std::printf("%s{\"name\":\"%s\",\"macs\":%.0f,\"ms\":%.4f,\"gflops\":%.3f,\"pct_peak\":%.2f}", s ? "," : "",
                         json_escape(stages[s].name).c_str(), stages[s].macs, stages[s].ms, stages[s].gflops, stages[s].pct);
+        std::printf("],\"net_ms_runs\":[");
+        for (std::size_t r = 0; r < net_ms.size(); ++r) std::printf("%s%.4f", r ? "," : "", net_ms[r]);
         std::printf("]}\n");
     } else {
         std::printf("edet-bench: %s %dx%d, batch %d, %d thread(s) (OMP_WAIT_POLICY=%s), built for %s\n", c.name.c_str(),
