@@ -145,11 +145,12 @@ TEST_CASE("pickle: a state_dict-shaped pickle gives storage and tensor records")
 }
 
 TEST_CASE("pickle: forbidden globals are refused before anything runs") {
+    // Modules that reach the system or the interpreter: refused at the GLOBAL itself.
     const std::vector<std::pair<std::string, std::string>> bad = {
         {"os", "system"}, {"posix", "system"}, {"builtins", "eval"}, {"builtins", "exec"},
-        {"__builtin__", "getattr"}, {"subprocess", "Popen"}, {"torch", "load"},
-        {"torch._utils", "_rebuild_device_tensor_from_numpy"}, {"numpy.core.multiarray", "_reconstruct"},
-        {"collections", "defaultdict"}, {"argparse", "Namespace"}};
+        {"__builtin__", "getattr"}, {"subprocess", "Popen"}, {"subprocess", "check_output"}, {"sys", "exit"},
+        {"nt", "system"}, {"importlib", "import_module"}, {"os.path", "join"}, {"runpy", "run_path"},
+        {"pickle", "loads"}, {"copyreg", "_reconstructor"}, {"functools", "partial"}, {"types", "CodeType"}};
     for (const auto& [m, n] : bad) {
         CAPTURE(m);
         CAPTURE(n);
@@ -163,6 +164,17 @@ TEST_CASE("pickle: forbidden globals are refused before anything runs") {
         q.op(0x8c).u8(static_cast<unsigned>(m.size())).raw(m).op(0x8c).u8(static_cast<unsigned>(n.size())).raw(n);
         q.op(0x93).op(')').op('R').op('.');
         CHECK(error_of(q.b).find("refusing global") != std::string::npos);
+    }
+    // Any other name is only a class reference (never imported); calling it is refused.
+    const std::vector<std::pair<std::string, std::string>> calls = {
+        {"torch", "load"}, {"torch._utils", "_rebuild_device_tensor_from_numpy"},
+        {"numpy.core.multiarray", "_reconstruct"}, {"collections", "defaultdict"}, {"argparse", "Namespace"}};
+    for (const auto& [m, n] : calls) {
+        CAPTURE(m);
+        CAPTURE(n);
+        P p = proto2();
+        p.global(m, n).str("touch /tmp/edet_pickle_pwned").op(0x85).op('R').op('.');
+        CHECK(error_of(p.b).find("REDUCE of " + m + "." + n + " would call it; refusing") != std::string::npos);
     }
     // Unsupported storage types say so.
     P s = proto2();
@@ -206,9 +218,9 @@ TEST_CASE("pickle: REDUCE of anything but the allowed functions is refused") {
 }
 
 TEST_CASE("pickle: opcodes outside the state_dict subset are refused") {
-    // INST, OBJ, NEWOBJ, NEWOBJ_EX, EXT1, PERSID (text), INT (text), STRING (text),
+    // INST, OBJ, EXT1, PERSID (text), INT (text), STRING (text),
     // GET (text), PUT (text), FLOAT (text), LONG (text), BYTEARRAY8, NEXT_BUFFER.
-    for (int op : {0x69, 0x6f, 0x81, 0x92, 0x82, 0x50, 0x49, 0x53, 0x67, 0x70, 0x46, 0x4c, 0x96, 0x97, 0xff, 0x00}) {
+    for (int op : {0x69, 0x6f, 0x82, 0x50, 0x49, 0x53, 0x67, 0x70, 0x46, 0x4c, 0x96, 0x97, 0xff, 0x00}) {
         CAPTURE(op);
         P p = proto2();
         p.op(0x28).u8(static_cast<unsigned>(op)).raw("os\nsystem\n").op(0x2e);
@@ -287,4 +299,51 @@ TEST_CASE("pickle: deep nesting is bounded") {
         if (depth <= 63) CHECK(error_of(q.b).empty());
         else CHECK(error_of(q.b).find("nested deeper") != std::string::npos);
     }
+}
+
+TEST_CASE("pickle: objects of unknown classes (train.py's args) become inert placeholders") {
+    // {'epoch': 3, 'args': argparse.Namespace(model='d0', lr=0.1)} as torch.save writes it:
+    // GLOBAL, EMPTY_TUPLE, NEWOBJ, then BUILD with the attribute dict.
+    P p = proto2();
+    p.op('}').op('(').str("epoch").binint1(3).str("args").global("argparse", "Namespace").op(')').op(0x81);
+    p.op('}').op('(').str("model").str("d0").str("lr").binint1(1).op('u').op('b').op('u').op('.');
+    Loaded l = load(p.b);
+    const pk::ValueId* args = l.u->dict_find(l.top, "args");
+    REQUIRE(args != nullptr);
+    CHECK(l.u->value(*args).kind == pk::Kind::object);
+    CHECK(l.u->value(*args).text == "argparse.Namespace");
+    CHECK(l.u->value(*l.u->dict_find(l.top, "epoch")).integer == 3);
+
+    // NEWOBJ_EX (protocol 4) with keyword arguments, and an OrderedDict made by NEWOBJ.
+    P q = P().op(0x80).u8(4);
+    q.op('(').global("torch.cuda.amp.grad_scaler", "GradScaler").op(')').op('}').op(0x92);
+    q.global("collections", "OrderedDict").op(')').op(0x81).op('l').op('.');
+    Loaded m = load(q.b);
+    const pk::Value& list = m.u->value(m.top);
+    REQUIRE(list.items.size() == 2);
+    CHECK(m.u->value(list.items[0]).kind == pk::Kind::object);
+    CHECK(m.u->value(list.items[1]).kind == pk::Kind::dict);
+
+    // What stays refused: NEWOBJ of a refused module's class, of an allowed function, with
+    // arguments that are not a tuple; NEWOBJ_EX whose keywords are not a dict; calling a
+    // placeholder or its class.
+    P sys = proto2();
+    sys.global("subprocess", "Popen").op(')').op(0x81).op('.');
+    CHECK(error_of(sys.b).find("refusing global 'subprocess.Popen'") != std::string::npos);
+    P fn = proto2();
+    fn.global("torch._utils", "_rebuild_tensor_v2").op(')').op(0x81).op('.');
+    CHECK(error_of(fn.b).find("NEWOBJ of a global (torch._utils._rebuild_tensor_v2) is not allowed") != std::string::npos);
+    P list_args = proto2();
+    list_args.global("argparse", "Namespace").op(']').op(0x81).op('.');
+    CHECK(error_of(list_args.b).find("NEWOBJ arguments must be a tuple") != std::string::npos);
+    P kw = P().op(0x80).u8(4);
+    kw.global("argparse", "Namespace").op(')').op(')').op(0x92).op('.');
+    CHECK(error_of(kw.b).find("keyword arguments must be a dict") != std::string::npos);
+    P call = proto2();
+    call.global("argparse", "Namespace").op(')').op(0x81).op(')').op('R').op('.');
+    CHECK(error_of(call.b).find("REDUCE of an object") != std::string::npos);
+    // BUILD still refuses lists and other non-dict, non-placeholder targets.
+    P b = proto2();
+    b.op(']').op('}').op('b').op('.');
+    CHECK(error_of(b.b).find("BUILD on a list") != std::string::npos);
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "edet/io/pth.hpp"
+#include "edet/io/safetensors.hpp"
 #include "edet/io/zip.hpp"
 #include "test_util.hpp"
 
@@ -403,4 +404,117 @@ TEST_CASE("pth: not a checkpoint") {
     // A dict holding a non-tensor among tensors: neither a state_dict nor a wrapper.
     const std::string mixed("\x80\x02}(X\x01\x00\x00\x00" "aK\x01u.", 14);
     CHECK(error_of(make_zip({{"a/data.pkl", mixed}})).find("neither a state_dict") != std::string::npos);
+}
+
+namespace {
+// data.pkl of a train.py-style checkpoint: {'epoch': 7, 'args': argparse.Namespace(lr=1),
+// 'state_dict': {<name>: tensor over storage '0'}, 'optimizer': {'state': {0: {...}}}},
+// the state_dict's one entry named `name` (e.g. with DDP's 'module.' prefix), or the
+// Namespace placeholder itself where the tensor should be when `object_as_tensor`.
+std::string train_checkpoint_pickle(const std::string& name, bool object_as_tensor = false) {
+    std::string p = "\x80\x02}(";
+    auto str = [&](const std::string& s) {
+        p += 'X';
+        for (int i = 0; i < 4; ++i) p += static_cast<char>((s.size() >> (8 * i)) & 0xff);
+        p += s;
+    };
+    auto k = [&](unsigned v) {
+        p += 'K';
+        p += static_cast<char>(v);
+    };
+    auto ns = [&] {  // argparse.Namespace(lr=1): NEWOBJ + BUILD
+        p += "cargparse\nNamespace\n)\x81}(";
+        str("lr");
+        k(1);
+        p += "ub";
+    };
+    str("epoch");
+    k(7);
+    str("args");
+    ns();
+    str("state_dict");
+    p += "}(";
+    str(name);
+    if (object_as_tensor) {
+        ns();
+    } else {
+        p += "ctorch._utils\n_rebuild_tensor_v2\n((";
+        str("storage");
+        p += "ctorch\nFloatStorage\n";
+        str("0");
+        str("cpu");
+        k(6);
+        p += "tQ";
+        k(0);
+        p += '(';
+        k(6);
+        p += "t(";
+        k(1);
+        p += "t\x89";
+        p += "ccollections\nOrderedDict\n)RtR";
+    }
+    p += 'u';
+    str("optimizer");
+    p += "}(";
+    str("state");
+    p += "}(";
+    k(0);
+    p += "}(";
+    str("step");
+    k(5);
+    p += "uu";
+    str("param_groups");
+    p += "]}(";
+    str("lr");
+    p += "G?\xb9\x99\x99\x99\x99\x99\x9a";  // 0.1
+    p += "uau";
+    p += "u.";
+    return p;
+}
+}  // namespace
+
+TEST_CASE("pth: train.py checkpoints load: args and optimizer are skipped, 'module.' is stripped") {
+    // The weights under their bare name and under DistributedDataParallel's prefix.
+    for (const char* name : {"w", "module.w"}) {
+        CAPTURE(name);
+        auto f = PthFile::from_bytes(make_zip({{"a/data.pkl", train_checkpoint_pickle(name)}, {"a/data/0", floats(6)}}));
+        CHECK(f->chosen_key() == "state_dict");
+        REQUIRE(f->tensors().size() == 1);
+        CHECK(f->tensors()[0].name == "w");
+        CHECK(f->read_f32("w") == std::vector<float>{0.5f, 1.5f, 2.5f, 3.5f, 4.5f, 5.5f});
+    }
+    // A placeholder where a tensor belongs is refused, naming the entry.
+    const std::string e = error_of(make_zip({{"a/data.pkl", train_checkpoint_pickle("w", true)}}));
+    CHECK(e.find("entry 'w' of 'state_dict' is an object, not a tensor") != std::string::npos);
+    // Asking for the Namespace as the weights says what it is.
+    PthOptions args;
+    args.key = "args";
+    CHECK(error_of(make_zip({{"a/data.pkl", train_checkpoint_pickle("w")}, {"a/data/0", floats(6)}}), args)
+              .find("'args' is an object, not a dict") != std::string::npos);
+}
+
+TEST_CASE("pth: the shared train.py checkpoint: state_dict bit-identical to weights.safetensors, EMA on request" * doctest::test_suite("parity")) {
+    const std::string dir = std::string(EDET_FIXTURES_DIR) + "/custom/tf_efficientdet_lite0_c3_s7_256x384/";
+    std::ifstream probe(dir + "train_checkpoint.pth.tar");
+    if (!probe) {
+        MESSAGE("skipped: no " << dir << "train_checkpoint.pth.tar");
+        return;
+    }
+    auto plain = PthFile::open(dir + "train_checkpoint.pth.tar");
+    CHECK(plain->chosen_key() == "state_dict");
+    auto ref = edet::io::SafeTensorsFile::open(dir + "weights.safetensors");
+    REQUIRE(plain->tensors().size() == ref->tensors().size());
+    PthOptions ema_opt;
+    ema_opt.key = "state_dict_ema";
+    auto ema = PthFile::open(dir + "train_checkpoint.pth.tar", ema_opt);
+    REQUIRE(ema->tensors().size() == ref->tensors().size());
+    std::size_t differ = 0;
+    for (const auto& t : ref->tensors()) {
+        CAPTURE(t.name);
+        if (t.dtype != DType::f32) continue;
+        const std::vector<float> want = ref->read_f32(t.name);
+        CHECK(plain->read_f32(t.name) == want);
+        if (ema->read_f32(t.name) != want) ++differ;
+    }
+    CHECK(differ > 0);  // the EMA weights are other weights
 }

@@ -12,10 +12,19 @@
 //   torch._utils._rebuild_parameter  -> the tensor it wraps
 //   torch.{Float,Half,BFloat16,Long}Storage -> storage types of persistent ids
 //
-// Anything else (os.system, builtins.eval, any other class, INST/OBJ/NEWOBJ, a REDUCE of
-// anything but the functions above) throws edet::Error before anything happens. A
-// persistent id ('storage', type, key, location, numel[, view]) becomes a storage
-// record; the container (pth.hpp) later maps its key to bytes.
+// Training checkpoints (effdet's train.py, timm's CheckpointSaver) also pickle objects next
+// to the weights: `args` is an argparse.Namespace, saved as NEWOBJ(class, ()) + BUILD(its
+// attribute dict). Such an object becomes an inert placeholder (Kind::object, its class
+// name in `text`): the class is named, never imported; NEWOBJ's arguments and BUILD's state
+// are read as plain values and dropped; nothing is created or run. A placeholder is only
+// good for being skipped: pth.hpp refuses one where a tensor is expected.
+//
+// Refused before anything happens: a REDUCE (a call) of anything but the functions above;
+// any global of a module that can reach the system or the interpreter (builtins, os,
+// subprocess, sys, ..., kRefusedModules), even as a NEWOBJ class; INST/OBJ and the other
+// opcodes a state_dict does not use. A persistent id ('storage', type, key, location,
+// numel[, view]) becomes a storage record; the container (pth.hpp) later maps its key to
+// bytes. Tensors come only from _rebuild_tensor_v2 over such storages.
 //
 // Values live in one arena owned by the Unpickler and refer to each other by index, so
 // a hostile pickle cannot build reference cycles that leak, and nothing here recurses.
@@ -52,6 +61,8 @@ enum class Kind {
     list,
     dict,     // dict or collections.OrderedDict; `items` holds key, value, key, value, ...
     global,   // an allowed global; `text` is "module.name"
+    klass,    // a class the reader does not know, named but never imported; `text` is "module.name"
+    object,   // an inert placeholder for an instance of a `klass` (NEWOBJ); `text` is the class name
     storage,  // a persistent-id storage; `integer` indexes Unpickler::storages()
     tensor,   // `integer` indexes Unpickler::tensors()
 };
@@ -69,10 +80,18 @@ inline const char* kind_name(Kind k) {
         case Kind::list: return "list";
         case Kind::dict: return "dict";
         case Kind::global: return "global";
+        case Kind::klass: return "class";
+        case Kind::object: return "object";
         case Kind::storage: return "storage";
         case Kind::tensor: return "tensor";
     }
     return "?";
+}
+
+// "a dict", "an int", "an object": kind_name with its article, for messages.
+inline std::string kind_with_article(Kind k) {
+    const std::string n = kind_name(k);
+    return (n[0] == 'i' || n[0] == 'o' ? "an " : "a ") + n;
 }
 
 struct Value {
@@ -292,6 +311,20 @@ private:
         else return false;
         return true;
     }
+    // Modules whose names have no business in a checkpoint: each can reach the system, the
+    // interpreter or the pickle machinery itself. A file naming one is hostile or broken,
+    // and is refused even where its class would only become a placeholder.
+    static bool refused_module(const std::string& module) {
+        static constexpr const char* kRefusedModules[] = {
+            "builtins", "__builtin__", "os", "posix", "nt", "subprocess", "sys", "shutil", "socket",
+            "importlib", "runpy", "pickle", "_pickle", "copyreg", "copy_reg", "code", "codeop", "ctypes",
+            "pty", "webbrowser", "types", "functools", "operator", "io", "pathlib", "marshal", "signal",
+            "multiprocessing", "threading", "asyncio", "inspect", "gc", "pdb", "timeit", "platform"};
+        const std::string root = module.substr(0, module.find('.'));
+        for (const char* m : kRefusedModules)
+            if (root == m) return true;
+        return false;
+    }
     ValueId make_global(const std::string& module, const std::string& name, std::size_t at) {
         const std::string full = module + "." + name;
         DType unused;
@@ -300,9 +333,28 @@ private:
             return make_text(Kind::global, full);
         if (module == "torch" && name.size() > 7 && name.compare(name.size() - 7, 7, "Storage") == 0)
             bad_at(at, cat("storage type ", full, " is not supported (float32, float16, bfloat16 and int64 are)"));
-        bad_at(at, cat("refusing global '", full,
-                       "': a checkpoint may only name collections.OrderedDict, torch._utils._rebuild_tensor_v2, "
-                       "torch._utils._rebuild_parameter and torch.*Storage; nothing is imported or run"));
+        if (module.empty() || name.empty() || refused_module(module))
+            bad_at(at, cat("refusing global '", full,
+                           "': a checkpoint may only call collections.OrderedDict, torch._utils._rebuild_tensor_v2, "
+                           "torch._utils._rebuild_parameter and name torch.*Storage types; nothing is imported or run"));
+        // Any other class: named, never imported. Only NEWOBJ may use it (a placeholder).
+        return make_text(Kind::klass, full);
+    }
+    // NEWOBJ / NEWOBJ_EX: cls.__new__(cls, *args) in Python. Here an OrderedDict becomes an
+    // empty dict and any other class an inert placeholder; the arguments are dropped.
+    ValueId new_object(ValueId cls, ValueId args_id, std::size_t at) {
+        const Value& c = values_[cls];
+        if (values_[args_id].kind != Kind::tuple)
+            bad_at(at, cat("NEWOBJ arguments must be a tuple, got ", kind_name(values_[args_id].kind)));
+        if (c.kind == Kind::global && c.text == "collections.OrderedDict") {
+            Value d;
+            d.kind = Kind::dict;
+            return make(std::move(d));
+        }
+        if (c.kind != Kind::klass)
+            bad_at(at, cat("NEWOBJ of a ", kind_name(c.kind), c.kind == Kind::global ? " (" + c.text + ")" : std::string(),
+                           " is not allowed"));
+        return make_text(Kind::object, c.text);
     }
 
     std::int64_t as_int(ValueId id, const char* what) const {
@@ -364,7 +416,10 @@ private:
 
     ValueId reduce(ValueId callable, ValueId args_id, std::size_t at) {
         const Value& f = values_[callable];
-        if (f.kind != Kind::global) bad_at(at, cat("REDUCE of a ", kind_name(f.kind), " is not allowed"));
+        if (f.kind == Kind::klass)
+            bad_at(at, cat("REDUCE of ", f.text, " would call it; refusing (a checkpoint may only call "
+                           "collections.OrderedDict, torch._utils._rebuild_tensor_v2 and torch._utils._rebuild_parameter)"));
+        if (f.kind != Kind::global) bad_at(at, cat("REDUCE of ", kind_with_article(f.kind), " is not allowed"));
         const Value& a = values_[args_id];
         if (a.kind != Kind::tuple) bad_at(at, cat("REDUCE arguments must be a tuple, got ", kind_name(a.kind)));
         const std::vector<ValueId> args = a.items;
@@ -571,9 +626,22 @@ private:
                 push(reduce(callable, args, at));
                 break;
             }
-            case 'b': {  // BUILD: only the state of an OrderedDict (state_dict._metadata)
+            case 0x81: {  // NEWOBJ
+                const ValueId args = pop(), cls = pop();
+                push(new_object(cls, args, at));
+                break;
+            }
+            case 0x92: {  // NEWOBJ_EX (protocol 4): cls, args, kwargs
+                const ValueId kwargs = pop(), args = pop(), cls = pop();
+                if (values_[kwargs].kind != Kind::dict)
+                    bad_at(at, cat("NEWOBJ_EX keyword arguments must be a dict, got ", kind_name(values_[kwargs].kind)));
+                push(new_object(cls, args, at));
+                break;
+            }
+            case 'b': {  // BUILD: the state of an OrderedDict (state_dict._metadata) or a placeholder
                 const ValueId state = pop();
                 const Value& target = values_[top()];
+                if (target.kind == Kind::object) break;  // argparse.Namespace's attributes etc.: dropped
                 if (target.kind != Kind::dict) bad_at(at, cat("BUILD on a ", kind_name(target.kind), " is not allowed"));
                 const Kind sk = values_[state].kind;
                 if (sk != Kind::dict && sk != Kind::none && sk != Kind::tuple)

@@ -28,6 +28,11 @@
 //   "name"  exactly that entry (e.g. "state_dict_ema"); an error lists the entries present
 //           if it is missing.
 // chosen_key() reports which entry was used ("" for a bare state_dict).
+// A training checkpoint's other entries (epoch, arch, optimizer, args as an
+// argparse.Namespace, metric, ...) are read as inert values and ignored (pickle.hpp).
+// Names saved from a DistributedDataParallel / DataParallel wrapper start with "module.";
+// that prefix is stripped from every name that has it, as timm's load_checkpoint does
+// (clean_state_dict), so such a file binds like the bare model's.
 #pragma once
 
 #include <cstdint>
@@ -343,7 +348,7 @@ private:
     void select(const std::string& key) {
         const pickle::Unpickler& u = *unpickler_;
         const pickle::Value& top = u.value(root_);
-        if (top.kind != pickle::Kind::dict) bad(cat("the checkpoint holds a ", pickle::kind_name(top.kind), ", not a dict"));
+        if (top.kind != pickle::Kind::dict) bad(cat("the checkpoint holds ", pickle::kind_with_article(top.kind), ", not a dict"));
         auto all_tensors = [&](const pickle::Value& d) {
             for (std::size_t i = 1; i < d.items.size(); i += 2)
                 if (u.value(d.items[i]).kind != pickle::Kind::tensor) return false;
@@ -379,17 +384,17 @@ private:
         }
         const pickle::Value& dict = u.value(sd);
         const std::string from = chosen_key_.empty() ? std::string("state_dict") : "'" + chosen_key_ + "'";
-        if (dict.kind != pickle::Kind::dict) bad(cat(from, " is a ", pickle::kind_name(dict.kind), ", not a dict"));
+        if (dict.kind != pickle::Kind::dict) bad(cat(from, " is ", pickle::kind_with_article(dict.kind), ", not a dict"));
         for (std::size_t i = 0; i + 1 < dict.items.size(); i += 2) {
             const pickle::Value& k = u.value(dict.items[i]);
             if (k.kind != pickle::Kind::string) bad(cat(from, " has a key of type ", pickle::kind_name(k.kind)));
             const pickle::Value& v = u.value(dict.items[i + 1]);
             if (v.kind != pickle::Kind::tensor)
-                bad(cat("entry '", k.text, "' of ", from, " is a ", pickle::kind_name(v.kind), ", not a tensor"));
+                bad(cat("entry '", k.text, "' of ", from, " is ", pickle::kind_with_article(v.kind), ", not a tensor"));
             const pickle::TensorDecl& t = u.tensors()[static_cast<std::size_t>(v.integer)];
             const pickle::StorageDecl& s = u.storages()[t.ref.storage];
             TensorInfo info;
-            info.name = k.text;
+            info.name = k.text.compare(0, 7, "module.") == 0 ? k.text.substr(7) : k.text;
             info.dtype = s.dtype;
             info.shape = t.shape;
             Layout l;
@@ -397,7 +402,8 @@ private:
                      static_cast<std::size_t>(t.ref.offset) * dtype_size(s.dtype);
             l.offset = t.offset;
             l.stride = t.stride;
-            if (!index_.emplace(info.name, infos_.size()).second) bad(cat("tensor '", info.name, "' appears twice"));
+            if (!index_.emplace(info.name, infos_.size()).second)
+                bad(cat("tensor '", info.name, "' appears twice", info.name != k.text ? " (once with a 'module.' prefix)" : ""));
             infos_.push_back(std::move(info));
             layouts_.push_back(std::move(l));
         }
