@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <thread>
 
 #include "edet/core/arch.hpp"
 
@@ -23,20 +24,37 @@
 
 EDET_NAMESPACE_BEGIN
 
+// The thread count has two levels:
+//   - the process default, set_num_threads(n): what tools set from --threads;
+//   - a per-thread override, ThreadCountScope (what DetectOptions::threads uses): it
+//     applies to parallel loops started *by the thread that holds it*, and is restored
+//     when the scope ends. Two threads each holding their own scope (two Detectors in two
+//     std::threads) do not see each other's count, and the process default is never
+//     touched, so no call can leave another one slowed down after it returns.
+// num_threads() is read by parallel_for in the thread that starts the loop, before the
+// OpenMP region begins. A parallel_for started from inside another one's body (a worker
+// thread) sees no override there; with OpenMP nesting off (the default) its region runs
+// on one thread anyway. Results never depend on the count (the split-invariance above).
 namespace detail {
 inline std::atomic<int>& thread_setting() {
     static std::atomic<int> n{0};  // 0 = not set: use the OpenMP default
     return n;
 }
+inline int& thread_override() {
+    thread_local int n = 0;  // 0 = none: the process default applies
+    return n;
+}
 }  // namespace detail
 
-// Sets the number of threads edet's parallel loops use (>= 1); 0 restores the default
-// (OMP_NUM_THREADS or the core count).
+// Sets the process default number of threads edet's parallel loops use (>= 1); 0 restores
+// the default (OMP_NUM_THREADS or the core count). A ThreadCountScope overrides it.
 inline void set_num_threads(int n) { detail::thread_setting().store(n < 0 ? 0 : n); }
 
-// The number of threads the next parallel loop will use.
+// The number of threads the next parallel loop started by this thread will use: this
+// thread's ThreadCountScope, else the process default, else OpenMP's.
 inline int num_threads() {
-    int n = detail::thread_setting().load();
+    if (const int o = detail::thread_override(); o > 0) return o;
+    const int n = detail::thread_setting().load();
     if (n > 0) return n;
 #if defined(_OPENMP)
     return omp_get_max_threads();
@@ -44,6 +62,30 @@ inline int num_threads() {
     return 1;
 #endif
 }
+
+// The largest thread count edet's callers accept from users (DetectOptions::threads,
+// the tools' --threads): 4 x the cores, at least 64. More threads than that only
+// oversubscribe the machine; a typo such as 4000 would start thousands of threads.
+inline int max_num_threads() {
+    const unsigned cores = std::thread::hardware_concurrency();
+    return std::max(64, 4 * static_cast<int>(std::min(cores, 1u << 20)));
+}
+
+// Overrides the thread count for loops started by the calling thread while in scope
+// (n <= 0: no override, the scope does nothing); restores the previous override on exit,
+// so scopes nest. Per thread: other threads and the process default are untouched.
+class ThreadCountScope {
+public:
+    explicit ThreadCountScope(int n) : saved_(detail::thread_override()) {
+        if (n > 0) detail::thread_override() = n;
+    }
+    ~ThreadCountScope() { detail::thread_override() = saved_; }
+    ThreadCountScope(const ThreadCountScope&) = delete;
+    ThreadCountScope& operator=(const ThreadCountScope&) = delete;
+
+private:
+    int saved_;
+};
 
 // Index of the calling thread inside a parallel region (0 outside one).
 inline int thread_index() {
