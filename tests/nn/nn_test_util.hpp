@@ -63,6 +63,11 @@ public:
                 return;
             }
     }
+    // Overwrites one element of a tensor (e.g. a NaN or an Inf where the loader must refuse it).
+    void set(const std::string& name, std::size_t index, float value) {
+        for (std::size_t i = 0; i < infos_.size(); ++i)
+            if (infos_[i].name == name) values_[i].at(index) = value;
+    }
     void reshape(const std::string& name, std::vector<std::int64_t> shape) {
         for (auto& t : infos_)
             if (t.name == name) t.shape = std::move(shape);

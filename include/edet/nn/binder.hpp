@@ -12,8 +12,15 @@
 // Batch norm (eval) is folded into the preceding conv: alpha = gamma / sqrt(var + eps),
 // beta = bias - mean * alpha, computed in double (parity: the reference computes them in
 // float32 with FMA; folding differs from it only by rounding, within tolerance).
+//
+// Numbers are checked at the door: every float tensor bound must be finite (a NaN or Inf
+// weight is refused naming the tensor and the first bad element), a batch norm's
+// running_var must be >= 0 with var + eps > 0, and the folded scale and shift must fit in
+// a float. (An +Inf class bias once gave 100 boxes of score 1.000 and zero height; a
+// negative variance gives NaN everywhere downstream.)
 #pragma once
 
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -65,7 +72,9 @@ public:
         if (info->shape != shape)
             fail(cat("tensor '", name, "'"), source_->path(),
                  cat("expected shape ", shape_string(shape), ", got ", info->shape_str()));
-        return source_->read_f32(name);
+        std::vector<float> values = source_->read_f32(name);
+        check_finite(name, values);
+        return values;
     }
 
     // Batch norm `prefix`.{weight,bias,running_mean,running_var,num_batches_tracked};
@@ -87,9 +96,17 @@ public:
         bn.scale.resize(static_cast<std::size_t>(channels));
         bn.shift.resize(static_cast<std::size_t>(channels));
         for (std::size_t c = 0; c < bn.scale.size(); ++c) {
-            const double a = static_cast<double>(gamma[c]) / std::sqrt(static_cast<double>(var[c]) + static_cast<double>(eps));
+            const double v = static_cast<double>(var[c]), e = static_cast<double>(eps);
+            if (!(v >= 0) || !(v + e > 0))
+                fail(cat("tensor '", prefix, ".running_var'"), source_->path(),
+                     cat("element ", c, " is ", var[c], " (eps ", eps, "): a batch norm variance must be >= 0 with var + eps > 0"));
+            const double a = static_cast<double>(gamma[c]) / std::sqrt(v + e);
             bn.scale[c] = a;
             bn.shift[c] = static_cast<double>(beta[c]) - static_cast<double>(mean[c]) * a;
+            if (!(std::fabs(a) <= FLT_MAX) || !(std::fabs(bn.shift[c]) <= FLT_MAX))
+                fail(cat("batch norm '", prefix, "'"), source_->path(),
+                     cat("channel ", c, " folds to scale ", a, ", shift ", bn.shift[c], " (var ", var[c], ", eps ", eps,
+                         "), beyond float range"));
         }
         return bn;
     }
@@ -106,6 +123,13 @@ public:
     const std::vector<ParamInfo>& params() const { return params_; }
 
 private:
+    void check_finite(const std::string& name, const std::vector<float>& values) const {
+        for (std::size_t i = 0; i < values.size(); ++i)
+            if (!std::isfinite(values[i]))
+                fail(cat("tensor '", name, "'"), source_->path(),
+                     cat("element ", i, " is ", values[i], "; weights must be finite"));
+    }
+
     void record(const std::string& name, std::vector<std::int64_t> shape, io::DType dtype) {
         if (!seen_.insert(name).second) fail(cat("tensor '", name, "'"), "nn::Binder", "bound twice (internal error)");
         params_.push_back(ParamInfo{name, std::move(shape), dtype});
