@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-includes="-Iinclude -I/usr/include/eigen3 -I/usr/include/stb"
+includes="-Iinclude -isystem third_party -I/usr/include/eigen3 -I/usr/include/stb"
 flags="-fsyntax-only -Wall -Wextra -Wpedantic -Werror -fopenmp -march=x86-64-v3"
 mapfile -t headers < <(cd include && find edet -name '*.hpp' | sort)
 {

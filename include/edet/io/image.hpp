@@ -8,10 +8,16 @@
 // GIF (the first frame) and PNM (PPM/PGM). Grey becomes RGB by replication and alpha is
 // dropped without compositing, which is what Pillow's convert("RGB") does too.
 //
-// Safety: the header of a file is read first (stbi_info_from_memory) and sizes above
-// kMaxImageSide per side or kMaxImagePixels in total are refused before any pixel memory
-// is allocated; truncated or corrupt files, empty files and non-images throw edet::Error
-// naming the file and stb's reason.
+// Safety: before any decoder runs, io/image_checks.hpp walks the file's structure (JPEG
+// segments and tables, PNG chunks and the exact inflated size, BMP/TGA/GIF/PNM data present
+// for every declared pixel) and ties the declared size to the file's size, so a tiny file
+// cannot make the decoder allocate gigabytes. Sizes above kMaxImageSide per side or
+// kMaxImagePixels in total are refused before any pixel memory is allocated. Truncated or
+// corrupt files, empty files and non-images throw edet::Error naming the file and the
+// check (or stb's reason); a truncated file is never padded.
+//
+// Decoders: stb_image v2.30, vendored unmodified in third_party/stb (pinned; see
+// third_party/README.md) for JPEG, PNG, BMP, TGA and GIF; PNM by edet (io/image_pnm.hpp).
 //
 // The stb implementations are compiled here, static (STB_IMAGE_STATIC), so each
 // translation unit including this header has its own private copy: two libraries that
@@ -29,6 +35,8 @@
 #include <vector>
 
 #include "edet/core/error.hpp"
+#include "edet/io/image_checks.hpp"
+#include "edet/io/image_pnm.hpp"
 
 #if defined(__clang__)
 #pragma clang diagnostic push
@@ -68,8 +76,8 @@
 #define STBI_ONLY_BMP
 #define STBI_ONLY_TGA
 #define STBI_ONLY_GIF
-#define STBI_ONLY_PNM
-#include <stb_image.h>
+// The vendored v2.30 (third_party/stb/stb_image.h), never Debian's /usr/include/stb copy.
+#include <stb/stb_image.h>
 
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -83,14 +91,16 @@
 #pragma GCC diagnostic pop
 #endif
 
+// stb 2.28 renamed stbi__unpremultiply_on_load_thread to this; if the next line fails to
+// compile, an older stb_image.h (Debian's 2.27) was included instead of third_party/stb's:
+// put edet's third_party directory on the include path (the CMake target does).
+static_assert(sizeof(&stbi_set_unpremultiply_on_load_thread) > 0,
+              "edet needs the vendored stb_image v2.30 (third_party/stb/stb_image.h)");
+
 EDET_NAMESPACE_BEGIN
 namespace io {
 
-// Largest image accepted: 16384 pixels per side and 256 MP (16k x 16k) in total.
-inline constexpr int kMaxImageSide = 16384;
-inline constexpr std::int64_t kMaxImagePixels = std::int64_t{256} << 20;
-// Largest image file read into memory.
-inline constexpr std::int64_t kMaxImageFileBytes = std::int64_t{1} << 30;
+// kMaxImageSide, kMaxImagePixels and kMaxImageFileBytes: io/image_checks.hpp.
 
 // An 8-bit RGB image, rows top to bottom, pixels left to right, 3 bytes (R, G, B) each.
 struct Image {
@@ -128,28 +138,6 @@ struct Image {
 
 namespace detail {
 
-inline bool starts_with(const std::uint8_t* p, std::size_t n, const char* magic, std::size_t m) {
-    return n >= m && std::memcmp(p, magic, m) == 0;
-}
-
-// stb_image decodes a JPEG that stops early by padding the missing data, which would hand
-// back a silently damaged picture. A complete JPEG has an end-of-image marker (FF D9) after
-// its last start-of-scan (FF DA); entropy-coded data cannot contain FF D9 (an FF byte there
-// is stuffed as FF 00), so its absence means the file was cut.
-inline bool jpeg_is_complete(const std::uint8_t* p, std::size_t n) {
-    std::size_t last_sos = 0;
-    bool have_sos = false;
-    for (std::size_t i = 0; i + 1 < n; ++i)
-        if (p[i] == 0xFF && p[i + 1] == 0xDA) {
-            last_sos = i;
-            have_sos = true;
-        }
-    if (!have_sos) return false;
-    for (std::size_t i = last_sos + 2; i + 1 < n; ++i)
-        if (p[i] == 0xFF && p[i + 1] == 0xD9) return true;
-    return false;
-}
-
 struct StbFree {
     void operator()(stbi_uc* p) const noexcept { stbi_image_free(p); }
 };
@@ -168,6 +156,28 @@ inline void check_image(const Image& img, const std::string& where) {
                  " bytes (need width*height*3)"));
 }
 
+// PNG: inflates the IDAT data into a buffer of exactly the size IHDR implies (plus one byte
+// to notice more) before stb inflates it again into a buffer it grows without limit. stb
+// would otherwise inflate a 1x1 PNG's gigabytes of IDAT whole; here a stream giving more or
+// less than the image needs is refused. Costs a second inflate of honest files.
+inline void check_png_inflation(const std::uint8_t* data, const ImageFileFacts& facts, const std::string& name) {
+    std::vector<char> compressed;
+    for (const auto& span : facts.png_idat)
+        compressed.insert(compressed.end(), data + span.first, data + span.first + span.second);
+    std::vector<char> raw(static_cast<std::size_t>(facts.png_raw_bytes) + 1);
+    const int clen = static_cast<int>(compressed.size()), rlen = static_cast<int>(raw.size());
+    const int got = facts.png_cgbi ? stbi_zlib_decode_noheader_buffer(raw.data(), rlen, compressed.data(), clen)
+                                   : stbi_zlib_decode_buffer(raw.data(), rlen, compressed.data(), clen);
+    if (got < 0) {
+        const char* reason = stbi_failure_reason();
+        fail("image", name, cat("PNG data: the IDAT stream does not inflate to the ", facts.png_raw_bytes,
+                                " bytes the header implies (", reason ? reason : "corrupt", ")"));
+    }
+    if (static_cast<std::uint64_t>(got) != facts.png_raw_bytes)
+        fail("image", name, cat("PNG data: the IDAT stream inflates to ", got, got == rlen ? " or more" : "",
+                                " bytes, the header implies ", facts.png_raw_bytes));
+}
+
 }  // namespace detail
 
 // Decodes an image held in memory; `name` labels error messages (e.g. the file path).
@@ -176,35 +186,26 @@ inline Image decode_image(const std::uint8_t* data, std::size_t size, const std:
     if (!data) fail("image", name, "null data pointer");
     if (size > static_cast<std::size_t>(kMaxImageFileBytes))
         fail("image", name, cat("the file has ", size, " bytes, more than the limit ", kMaxImageFileBytes));
-    const int len = static_cast<int>(size);
-    int w = 0, h = 0, comp = 0;
-    if (!stbi_info_from_memory(data, len, &w, &h, &comp)) {
-        // stb refuses some huge headers (PNG) as unreadable; name the size when we can.
-        if (detail::starts_with(data, size, "\x89PNG\r\n\x1a\n", 8) && size >= 24) {
-            auto be32 = [&](std::size_t at) {
-                return (std::uint32_t{data[at]} << 24) | (std::uint32_t{data[at + 1]} << 16) |
-                       (std::uint32_t{data[at + 2]} << 8) | std::uint32_t{data[at + 3]};
-            };
-            const std::uint32_t pw = be32(16), ph = be32(20);
-            if (pw > std::uint32_t(kMaxImageSide) || ph > std::uint32_t(kMaxImageSide) ||
-                std::uint64_t{pw} * ph > std::uint64_t(kMaxImagePixels))
-                fail("image", name,
-                     cat("declared size ", pw, "x", ph, " is outside the limits (at most ", kMaxImageSide,
-                         " per side and ", kMaxImagePixels, " pixels)"));
-        }
-        const char* reason = stbi_failure_reason();
-        fail("image", name,
-             cat("not a readable JPEG, PNG, BMP, TGA, GIF or PNM image (",
-                 reason ? reason : "unknown format", ")"));
+    const ImageFileFacts facts = check_image_file(data, size, name);
+    const int w = facts.width, h = facts.height;
+    Image img;
+    if (facts.format == ImageFormat::pnm) {
+        img.width = w;
+        img.height = h;
+        img.rgb.resize(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
+        decode_pnm_rgb(data, facts.pnm, img.rgb.data(), name);
+        return img;
     }
-    if (w < 1 || h < 1 || w > kMaxImageSide || h > kMaxImageSide ||
-        std::int64_t{w} * h > kMaxImagePixels)
-        fail("image", name,
-             cat("declared size ", w, "x", h, " is outside the limits (at most ", kMaxImageSide,
-                 " per side and ", kMaxImagePixels, " pixels)"));
-    const bool is_jpeg = detail::starts_with(data, size, "\xFF\xD8\xFF", 3);
-    if (is_jpeg && !detail::jpeg_is_complete(data, size))
-        fail("image", name, "truncated JPEG (no end-of-image marker after the last scan)");
+    if (facts.format == ImageFormat::png) detail::check_png_inflation(data, facts, name);
+    const int len = static_cast<int>(size);
+    int iw = 0, ih = 0, icomp = 0;
+    if (!stbi_info_from_memory(data, len, &iw, &ih, &icomp)) {
+        const char* reason = stbi_failure_reason();
+        fail("image", name, cat("not a readable ", format_name(facts.format), " image (", reason ? reason : "unknown reason", ")"));
+    }
+    if (iw != w || ih != h)
+        fail("image", name, cat("stb reads the ", format_name(facts.format), " header as ", iw, "x", ih,
+                                ", the checks as ", w, "x", h));
     int dw = 0, dh = 0, dcomp = 0;
     std::unique_ptr<stbi_uc, detail::StbFree> pixels(stbi_load_from_memory(data, len, &dw, &dh, &dcomp, 3));
     if (!pixels) {
@@ -213,7 +214,6 @@ inline Image decode_image(const std::uint8_t* data, std::size_t size, const std:
     }
     if (dw != w || dh != h)
         fail("image", name, cat("decoded size ", dw, "x", dh, " differs from the declared ", w, "x", h));
-    Image img;
     img.width = w;
     img.height = h;
     img.rgb.assign(pixels.get(), pixels.get() + static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
