@@ -83,3 +83,44 @@ TEST_CASE("anchors: equal the fixtures' anchors bit for bit" * doctest::test_sui
         CHECK(differ == 0);
     }
 }
+
+TEST_CASE("anchors: aspect ratios as effdet's configs spell them") {
+    using edet::detect::format_aspect_ratios;
+    using edet::detect::parse_aspect_ratios;
+    const auto pairs = parse_aspect_ratios("1.0x1.0, 1.4x0.7,0.7x1.4");
+    REQUIRE(pairs.size() == 3);
+    CHECK(pairs[1][0] == 1.4);
+    CHECK(pairs[1][1] == 0.7);
+    // A single ratio r: (sqrt(r), 1 / sqrt(r)), as effdet's anchors.py computes it.
+    const auto ratios = parse_aspect_ratios("1.0,2.0,0.5");
+    REQUIRE(ratios.size() == 3);
+    CHECK(ratios[0][0] == 1.0);
+    CHECK(ratios[0][1] == 1.0);
+    CHECK(ratios[1][0] == std::sqrt(2.0));
+    CHECK(ratios[1][1] == 1.0 / std::sqrt(2.0));
+    CHECK(ratios[2][0] == std::sqrt(0.5));
+    // Formatting reads back to the same doubles.
+    CHECK(parse_aspect_ratios(format_aspect_ratios(ratios)) == ratios);
+    CHECK(format_aspect_ratios(pairs) == "1x1,1.4x0.7,0.7x1.4");
+    for (const char* bad : {"", "1.0,", "0", "-1", "1x", "x1", "a", "1.0x0.5x2", "inf", "nan", "1e999"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_AS(parse_aspect_ratios(bad), edet::Error);
+    }
+}
+
+TEST_CASE("anchors: the custom fixture's anchors (2 scales, ratios 1,2,0.5, scale 3, 256x384)" *
+          doctest::test_suite("parity")) {
+    const std::string dir = edet_test::fixtures_dir() + "/custom/tf_efficientdet_lite0_c3_s7_256x384";
+    const edet_test::FixtureTensor ref = edet_test::FixtureFile(dir + "/outputs.safetensors").read("anchors");
+    AnchorConfig cfg;
+    cfg.image_height = 256;
+    cfg.image_width = 384;
+    cfg.num_scales = 2;
+    cfg.anchor_scale = 3.0;
+    cfg.aspects = edet::detect::parse_aspect_ratios("1.0,2.0,0.5");
+    const std::vector<float> got = generate_anchors(cfg);
+    REQUIRE(got.size() == ref.values.size());
+    std::size_t differ = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) differ += std::memcmp(&got[i], &ref.values[i], 4) != 0;
+    CHECK(differ == 0);
+}

@@ -16,6 +16,10 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
 #include <vector>
 
 #include "edet/core/error.hpp"
@@ -97,6 +101,63 @@ inline std::vector<float> generate_anchors(const AnchorConfig& cfg) {
                 }
     }
     return out;
+}
+
+// Anchor aspect ratios as effdet's configs spell them, e.g. "1.0,2.0,0.5" or
+// "1.0x1.0,1.4x0.7,0.7x1.4": an `x` pair is (x, y) as given; a single ratio r is
+// (sqrt(r), 1 / sqrt(r)), the box of area 1 with width / height r, computed as effdet's
+// anchors.py does (numpy.sqrt, then 1.0 / that). Ratios must be finite and > 0, at most 64.
+inline std::vector<std::array<double, 2>> parse_aspect_ratios(const std::string& text) {
+    auto bad = [&](const std::string& why) -> void {
+        fail(cat("aspect ratios '", text, "'"), "detect::parse_aspect_ratios",
+             cat(why, " (write \"1.0,2.0,0.5\" or x/y pairs \"1.0x1.0,1.4x0.7,0.7x1.4\")"));
+    };
+    auto number = [&](const std::string& s) {
+        std::size_t used = 0;
+        double v = 0;
+        try {
+            v = std::stod(s, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (s.empty() || used != s.size() || !std::isfinite(v) || !(v > 0)) bad(cat("'", s, "' is not a positive number"));
+        return v;
+    };
+    std::vector<std::array<double, 2>> out;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        std::size_t comma = text.find(',', start);
+        if (comma == std::string::npos) comma = text.size();
+        std::string item = text.substr(start, comma - start);
+        item.erase(0, item.find_first_not_of(" \t"));
+        item.erase(item.find_last_not_of(" \t") + 1);
+        const std::size_t x = item.find('x');
+        if (x != std::string::npos) {
+            out.push_back({number(item.substr(0, x)), number(item.substr(x + 1))});
+        } else {
+            const double ax = std::sqrt(number(item));
+            out.push_back({ax, 1.0 / ax});
+        }
+        if (out.size() > 64) bad("more than 64 ratios");
+        start = comma + 1;
+    }
+    return out;
+}
+
+// The spelling parse_aspect_ratios reads back to the same pairs: "AxB" with each value in
+// the shortest form that round-trips (for metadata and messages).
+inline std::string format_aspect_ratios(const std::vector<std::array<double, 2>>& aspects) {
+    auto shortest = [](double v) {
+        char buf[32];
+        for (int precision = 1; precision <= 17; ++precision) {
+            std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+            if (std::strtod(buf, nullptr) == v) break;
+        }
+        return std::string(buf);
+    };
+    std::string s;
+    for (const auto& a : aspects) s += (s.empty() ? "" : ",") + shortest(a[0]) + "x" + shortest(a[1]);
+    return s;
 }
 
 }  // namespace detect
