@@ -59,6 +59,20 @@ public:
         return m;
     }
 
+    // Names with their category ids, class k = entry k (no sorting: the order is the model's).
+    static LabelMap from_names_and_ids(const std::vector<std::string>& names, const std::vector<int>& ids,
+                                       const std::string& where) {
+        if (names.size() != ids.size())
+            fail("labels", where, cat(names.size(), " names but ", ids.size(), " category ids"));
+        LabelMap m;
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (ids[i] < 1) fail("labels", where, cat("class ", i, " has category id ", ids[i], " (ids are positive)"));
+            m.add(names[i], ids[i], where);
+        }
+        m.source_ = where;
+        return m;
+    }
+
     // "apple,banana,cherry" (the oracle's --labels spelling).
     static LabelMap from_list(const std::string& comma_separated) {
         std::vector<std::string> names;
