@@ -95,3 +95,22 @@ TEST_CASE("weights: unreadable or foreign files are clear edet::Errors") {
     CHECK(error_of(legacy).find("legacy (pickle)") != std::string::npos);
 #endif
 }
+
+TEST_CASE("weights: WeightsOptions::key picks a training checkpoint's entry" * doctest::test_suite("parity")) {
+    const std::string dir = std::string(EDET_FIXTURES_DIR) + "/custom/tf_efficientdet_lite0_c3_s7_256x384/";
+    edet::io::WeightsOptions ema;
+    ema.key = "state_dict_ema";
+    const auto plain = edet::io::open_weights(dir + "train_checkpoint.pth.tar");
+    const auto averaged = edet::io::open_weights(dir + "train_checkpoint.pth.tar", ema);
+    const auto ref = edet::io::open_weights(dir + "weights.safetensors");
+    const std::string name = "class_net.predict.conv_pw.weight";
+    CHECK(plain->read_f32(name) == ref->read_f32(name));
+    CHECK(averaged->read_f32(name) != ref->read_f32(name));
+    // A safetensors file has one set of weights: a key is an error, not ignored.
+    try {
+        edet::io::open_weights(dir + "weights.safetensors", ema);
+        FAIL("no error");
+    } catch (const edet::Error& e) {
+        CHECK(std::string(e.what()).find("applies to .pth training checkpoints") != std::string::npos);
+    }
+}

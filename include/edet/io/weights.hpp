@@ -77,16 +77,33 @@ inline WeightsFormat sniff_weights_format(const std::string& path) {
     return sniff_weights_format(head, n);
 }
 
+// Which weights of a file to take.
+struct WeightsOptions {
+    // Training checkpoints (.pth holding {'state_dict': ..., 'state_dict_ema': ..., ...}):
+    // the entry to read; "" = automatic (pth.hpp: 'state_dict', as effdet's loader), e.g.
+    // "state_dict_ema" for the EMA weights. A safetensors file has one set of weights, so a
+    // key given for one is an error rather than silently ignored.
+    std::string key;
+};
+
 // Opens a checkpoint as a TensorSource: safetensors always; .pth (zip or legacy pickle)
 // when edet/io/pth.hpp is available. Throws edet::Error naming the path otherwise.
-inline std::unique_ptr<TensorSource> open_weights(const std::string& path) {
+inline std::unique_ptr<TensorSource> open_weights(const std::string& path, const WeightsOptions& options = {}) {
     const WeightsFormat format = sniff_weights_format(path);
+    if (!options.key.empty() && format == WeightsFormat::safetensors)
+        fail("weights file", path,
+             cat("is a safetensors file, which holds one set of weights; the entry '", options.key,
+                 "' (--key / --ema) applies to .pth training checkpoints"));
     switch (format) {
         case WeightsFormat::safetensors: return SafeTensorsFile::open(path);
         case WeightsFormat::pth_zip:
         case WeightsFormat::pth_legacy:
 #if EDET_HAS_PTH
-            return PthFile::open(path);
+        {
+            PthOptions pth;
+            pth.key = options.key;
+            return PthFile::open(path, pth);
+        }
 #else
             fail("weights file", path,
                  cat("is a ", to_string(format),
