@@ -1,8 +1,11 @@
 // edet-summary - per-module table of an EfficientDet variant: op, output shape, parameters
 // and multiply-accumulates, from the config alone (no weights needed).
 //
-//   edet-summary --variant tf_efficientdet_d0 [--size HxW] [--classes N] [--json]
+//   edet-summary --variant tf_efficientdet_d0 [--size HxW] [--num-classes N] [--json]
+//   edet-summary --variant tf_efficientdet_lite0 --size 256x384 --num-classes 3 --num-scales 2
+//                --aspect-ratios 1.0,2.0,0.5        # a custom model (tools/model_flags.hpp)
 //
+// Every published name works, the _ap ones too (they run the dN network).
 // Parameters are counted from the variant's state_dict listing (the same walk that binds
 // weights), so the total equals the reference's sum(p.numel() for p in model.parameters()).
 // MACs count convolutions (dense, depthwise, pointwise) and the SE 1x1 convs.
@@ -15,15 +18,19 @@
 
 #include "edet/core/arch.hpp"
 #include "edet/models/efficientdet.hpp"
+#include "model_flags.hpp"
 
 namespace {
 
-const char* kUsage =
-    "usage: edet-summary --variant NAME [--size HxW] [--classes N] [--json]\n"
-    "  --variant  one of the 17 EfficientDet names (e.g. tf_efficientdet_d0)\n"
-    "  --size     input size (default: the variant's)\n"
-    "  --classes  class count (default 90)\n"
-    "  --json     machine-readable output\n";
+std::string usage() {
+    return std::string("usage: edet-summary --variant NAME [model flags] [--json]\n"
+                       "\n"
+                       "The network as a table (no weights needed). Model flags:\n") +
+           edet_tools::ModelFlags::usage() +
+           "  --json             machine-readable output\n"
+           "(--labels, --ema, --key and --max are accepted for uniformity and change nothing here;\n"
+           " the class count defaults to 90)\n";
+}
 
 struct Row {
     std::string name, op;
@@ -37,49 +44,41 @@ std::string shape_str(const edet::Shape& s) { return edet::cat(s.n, "x", s.h, "x
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string variant;
-    int height = 0, width = 0, classes = 90;
+    edet_tools::ModelFlags flags;
     bool json = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "edet-summary: %s needs a value\n%s", a.c_str(), kUsage);
-                std::exit(2);
+    try {
+        for (int i = 1; i < argc; ++i) {
+            const std::string a = argv[i];
+            auto value = [&]() -> std::string {
+                if (i + 1 >= argc) throw edet_tools::FlagError{a + " needs a value"};
+                return argv[++i];
+            };
+            if (a == "--json") {
+                json = true;
+            } else if (a == "--help" || a == "-h") {
+                std::fputs(usage().c_str(), stdout);
+                return 0;
+            } else if (!flags.parse(a, value)) {
+                throw edet_tools::FlagError{"unknown argument '" + a + "'"};
             }
-            return argv[++i];
-        };
-        if (a == "--variant") variant = value();
-        else if (a == "--size") {
-            const std::string v = value();
-            if (std::sscanf(v.c_str(), "%dx%d", &height, &width) != 2 || height < 1 || width < 1 || height > 16384 || width > 16384) {
-                std::fprintf(stderr, "edet-summary: --size needs HxW, got '%s'\n", v.c_str());
-                return 2;
-            }
-        } else if (a == "--classes") {
-            classes = std::atoi(value().c_str());
-            if (classes < 1 || classes > 100000) {
-                std::fprintf(stderr, "edet-summary: --classes needs a positive count\n");
-                return 2;
-            }
-        } else if (a == "--json") json = true;
-        else if (a == "--help" || a == "-h") {
-            std::fputs(kUsage, stdout);
-            return 0;
-        } else {
-            std::fprintf(stderr, "edet-summary: unknown argument '%s'\n%s", a.c_str(), kUsage);
-            return 2;
         }
-    }
-    if (variant.empty()) {
-        std::fprintf(stderr, "edet-summary: --variant is required\n%s", kUsage);
+        if (flags.description.variant.empty()) throw edet_tools::FlagError{"--variant is required"};
+    } catch (const edet_tools::FlagError& e) {
+        std::fprintf(stderr, "edet-summary: %s\n%s", e.message.c_str(), usage().c_str());
         return 2;
     }
     try {
         using namespace edet;
-        EfficientDetConfig c = efficientdet_config(variant);
-        if (height) c.image_height = height, c.image_width = width;
-        c.num_classes = classes;
+        const detect::ModelDescription& d = flags.description;
+        EfficientDetConfig c = efficientdet_config(detect::variant_info(d.variant).network);
+        if (d.image_height) c.image_height = d.image_height, c.image_width = d.image_width;
+        if (d.num_scales) c.num_scales = d.num_scales;
+        if (!d.aspect_ratios.empty()) {
+            c.aspect_ratios.clear();
+            for (const auto& r : d.aspect_ratios) c.aspect_ratios.emplace_back(r[0], r[1]);
+        }
+        if (d.anchor_scale > 0) c.anchor_scale = d.anchor_scale;
+        c.num_classes = d.num_classes > 0 ? d.num_classes : 90;
         const auto params = EfficientDet::state_dict(c);
         auto count = [&](const std::vector<std::string>& prefixes) {
             std::size_t n = 0;
@@ -166,15 +165,19 @@ int main(int argc, char** argv) {
         std::size_t all = parameter_count(c);
         if (all != total_params) fail("parameter total", "edet-summary", cat(total_params, " in rows vs ", all, " (internal error)"));
         if (json) {
-            std::printf("{\"variant\":\"%s\",\"image_size\":[%d,%d],\"params\":%zu,\"macs\":%.0f,\"layers\":[\n", c.name.c_str(),
-                        c.image_height, c.image_width, total_params, total_macs);
+            std::printf("{\"variant\":\"%s\",\"network\":\"%s\",\"image_size\":[%d,%d],\"num_classes\":%d,"
+                        "\"num_anchors\":%d,\"params\":%zu,\"macs\":%.0f,\"layers\":[\n",
+                        d.variant.c_str(), c.name.c_str(), c.image_height, c.image_width, c.num_classes, c.num_anchors(),
+                        total_params, total_macs);
             for (std::size_t i = 0; i < rows.size(); ++i)
                 std::printf("{\"name\":\"%s\",\"op\":\"%s\",\"shape\":[%d,%d,%d,%d],\"params\":%zu,\"macs\":%.0f}%s\n",
                             rows[i].name.c_str(), rows[i].op.c_str(), rows[i].out.n, rows[i].out.h, rows[i].out.w, rows[i].out.c,
                             rows[i].params, rows[i].macs, i + 1 < rows.size() ? "," : "");
             std::printf("]}\n");
         } else {
-            std::printf("%s  %dx%d  (built for %s)\n", c.name.c_str(), c.image_height, c.image_width, compiled_arch());
+            std::printf("%s  %dx%d, %d classes, %d anchors per location  (built for %s)\n",
+                        d.variant == c.name ? c.name.c_str() : cat(d.variant, " (network ", c.name, ")").c_str(),
+                        c.image_height, c.image_width, c.num_classes, c.num_anchors(), compiled_arch());
             std::printf("%-34s %-36s %-16s %12s %14s\n", "module", "op", "output (NHWC)", "params", "MACs");
             for (const auto& r : rows)
                 std::printf("%-34s %-36s %-16s %12zu %14.0f\n", r.name.c_str(), r.op.c_str(), shape_str(r.out).c_str(), r.params,

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "edet/detect/variants.hpp"
 #include "edet/io/json.hpp"
 #include "test_util.hpp"
 #include "tools/tool_runner.hpp"
@@ -50,7 +51,41 @@ TEST_CASE("edet-summary --json: totals equal the reference parameter counts") {
     CHECK(v["image_size"][1].as_int64() == 384);
 }
 
-TEST_CASE("edet-summary: usage errors exit 2, an unknown variant exits 1 listing the known ones") {
+TEST_CASE("edet-summary: every published name, the _ap ones on their dN network") {
+    const std::string summary = edet_test::tool_path("edet-summary");
+    if (summary.empty()) return;
+    edet_test::TempDir tmp;
+    for (const edet::detect::VariantInfo& v : edet::detect::variants()) {
+        CAPTURE(v.name);
+        const edet_test::RunResult r = edet_test::run_tool({summary, "--variant", v.name, "--json"}, tmp);
+        CAPTURE(r.err);
+        REQUIRE(r.exit_code == 0);
+        const edet::io::json::Value j = edet::io::json::parse(r.out, "edet-summary --json");
+        CHECK(j["variant"].as_string() == v.name);
+        CHECK(j["network"].as_string() == v.network);
+    }
+}
+
+TEST_CASE("edet-summary: a custom model's parameters equal the reference's" * doctest::test_suite("parity")) {
+    const std::string summary = edet_test::tool_path("edet-summary");
+    if (summary.empty()) return;
+    edet_test::TempDir tmp;
+    // ../shared/fixtures/custom/tf_efficientdet_lite0_c3_s7_256x384/manifest.json "params".
+    const edet_test::RunResult r =
+        edet_test::run_tool({summary, "--variant", "tf_efficientdet_lite0", "--size", "256x384", "--num-classes", "3",
+                             "--num-scales", "2", "--aspect-ratios", "1.0,2.0,0.5", "--anchor-scale", "3", "--json"},
+                            tmp);
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 0);
+    const edet::io::json::Value j = edet::io::json::parse(r.out, "edet-summary --json");
+    const edet::io::json::Value m = edet::io::json::parse(
+        edet_test::read_text(edet_test::fixtures_dir() + "/custom/tf_efficientdet_lite0_c3_s7_256x384/manifest.json"), "manifest");
+    CHECK(j["params"].as_int64() == m["params"].as_int64());
+    CHECK(j["num_anchors"].as_int64() == 6);
+    CHECK(j["num_classes"].as_int64() == 3);
+}
+
+TEST_CASE("edet-summary: usage errors (an unknown variant too) exit 2, listing the known names") {
     const std::string summary = edet_test::tool_path("edet-summary");
     if (summary.empty()) return;
     edet_test::TempDir tmp;
@@ -62,7 +97,7 @@ TEST_CASE("edet-summary: usage errors exit 2, an unknown variant exits 1 listing
     CHECK(edet_test::contains(bogus.err, "--bogus"));
     CHECK(edet_test::run_tool({summary, "--variant", "tf_efficientdet_d0", "--size", "big"}, tmp).exit_code == 2);
     const edet_test::RunResult unknown = edet_test::run_tool({summary, "--variant", "nope"}, tmp);
-    CHECK(unknown.exit_code == 1);
+    CHECK(unknown.exit_code == 2);
     CHECK(edet_test::contains(unknown.err, "'nope'"));
     CHECK(edet_test::contains(unknown.err, "tf_efficientdet_lite4"));
 }
