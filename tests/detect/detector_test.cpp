@@ -1,14 +1,24 @@
 // Tests for edet/detect/detector.hpp with the fixtures' (random) weights: the facade's
 // detect_tensor reproduces the reference detections, detect() on a real image returns
 // clipped boxes in image pixels, and batch / thread settings do not change results.
+// With random weights: options outside their ranges and non-finite weights are refused;
+// Detectors in two threads with their own thread counts do not disturb each other.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "detect/fixture_reader.hpp"
 #include "edet/detect/detector.hpp"
 #include "edet/io/json.hpp"
+#include "edet/io/safetensors.hpp"
+#include "nn/nn_test_util.hpp"
+#include "temp_dir.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -18,6 +28,52 @@ edet::Tensor<float> fixture_input(const std::string& folder) {
     const auto t = edet_test::FixtureFile(edet_test::fixtures_dir() + "/" + folder + "/input.safetensors").read("input");
     const std::vector<float> nhwc = edet_test::nchw_to_nhwc(t);
     return edet::Tensor<float>(edet::Shape{int(t.shape[0]), int(t.shape[2]), int(t.shape[3]), int(t.shape[1])}, nhwc.data());
+}
+
+// Every field of every row equal, bit for bit.
+bool identical(const std::vector<edet::Detection>& a, const std::vector<edet::Detection>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].class_id != b[i].class_id || a[i].score != b[i].score || a[i].box.x1 != b[i].box.x1 ||
+            a[i].box.y1 != b[i].box.y1 || a[i].box.x2 != b[i].box.x2 || a[i].box.y2 != b[i].box.y2)
+            return false;
+    return true;
+}
+
+// Lite0 at 128x128 with random weights: small enough to run many times in a unit test.
+edet::EfficientDetConfig small_lite0() {
+    edet::EfficientDetConfig c = edet::efficientdet_config("tf_efficientdet_lite0");
+    c.image_height = 128;
+    c.image_width = 128;
+    return c;
+}
+
+edet_test::MemorySource random_weights(std::uint64_t seed = 11) {
+    return edet_test::MemorySource::random_for(edet::EfficientDet::state_dict(small_lite0()), seed);
+}
+
+edet::Detector small_detector(const edet_test::MemorySource& w) {
+    return edet::Detector::from_network(edet::EfficientDet::from_source(w, small_lite0()), "tf_efficientdet_lite0");
+}
+
+edet::io::Image test_image(int w, int h) {
+    edet::io::Image img(w, h);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int k = 0; k < 3; ++k)
+                img.rgb[(static_cast<std::size_t>(y) * w + x) * 3 + k] = static_cast<std::uint8_t>((x * 7 + y * 3 + k * 50) ^ (x * y));
+    return img;
+}
+
+// The message of the edet::Error `f` throws, or "(no error)".
+template <class F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const edet::Error& e) {
+        return e.what();
+    }
+    return "(no error)";
 }
 
 bool same(const std::vector<edet::Detection>& a, const std::vector<edet::Detection>& b) {
@@ -93,8 +149,8 @@ TEST_CASE("detector: detect() on an image: clipped boxes, batch and threads agre
     CHECK(same(batch[0], one));
     CHECK(same(batch[2], one));
     CHECK(same(batch[1], det.detect(small, opt)));
-    opt.score_threshold = 2.0f;  // nothing reaches it
-    CHECK(det.detect(coffee, opt).empty());
+    opt.score_threshold = 2.0f;  // outside [0, 1]: refused (it once silently returned nothing)
+    CHECK_THROWS_AS(det.detect(coffee, opt), edet::Error);
     CHECK_THROWS_AS(edet::Detector::load(dir + "/weights.safetensors", "tf_efficientdet_d9"), edet::Error);
     CHECK_THROWS_AS(edet::Detector::load(dir + "/missing.safetensors", "tf_efficientdet_lite0"), edet::Error);
 }
@@ -110,4 +166,118 @@ TEST_CASE("detector: every published variant maps to a network the model knows, 
         CHECK(c.anchor_scale == v.anchor_scale);
     }
     CHECK(edet::detect::variants().size() == 23u);  // the rows of ../shared/checkpoints.tsv
+}
+
+TEST_CASE("detector: options outside their ranges are edet::Errors naming the field and value") {
+    const edet_test::MemorySource w = random_weights();
+    edet::Detector det = small_detector(w);
+    const edet::io::Image img = test_image(96, 64);
+    struct Case {
+        const char* field;
+        void (*change)(edet::DetectOptions&);
+    };
+    const Case bad[] = {
+        {"score_threshold", [](edet::DetectOptions& o) { o.score_threshold = std::nanf(""); }},
+        {"score_threshold", [](edet::DetectOptions& o) { o.score_threshold = -0.01f; }},
+        {"score_threshold", [](edet::DetectOptions& o) { o.score_threshold = 1.5f; }},
+        {"iou_threshold", [](edet::DetectOptions& o) { o.iou_threshold = std::nanf(""); }},
+        {"iou_threshold", [](edet::DetectOptions& o) { o.iou_threshold = -0.5f; }},
+        {"iou_threshold", [](edet::DetectOptions& o) { o.iou_threshold = 1.01f; }},
+        {"max_detections", [](edet::DetectOptions& o) { o.max_detections = -1; }},
+        {"max_detections", [](edet::DetectOptions& o) { o.max_detections = edet::kMaxDetections + 1; }},
+        {"threads", [](edet::DetectOptions& o) { o.threads = -1; }},
+        {"threads", [](edet::DetectOptions& o) { o.threads = edet::max_num_threads() + 1; }},
+        {"batch_size", [](edet::DetectOptions& o) { o.batch_size = 0; }},
+        {"allow_classes", [](edet::DetectOptions& o) { o.allow_classes = {1, 0}; }},
+        {"allow_classes", [](edet::DetectOptions& o) { o.allow_classes = {91}; }},
+        {"deny_classes", [](edet::DetectOptions& o) { o.deny_classes = {-3}; }},
+    };
+    for (const Case& c : bad) {
+        edet::DetectOptions o;
+        c.change(o);
+        const std::string detect_error = error_of([&] { det.detect(img, o); });
+        CAPTURE(detect_error);
+        CHECK(detect_error.find(std::string("DetectOptions::") + c.field) != std::string::npos);
+        const std::string batch_error = error_of([&] { det.detect_batch({img, img}, o); });
+        CHECK(batch_error.find(c.field) != std::string::npos);
+        edet::Tensor<float> input(edet::Shape{1, 128, 128, 3});
+        const std::string tensor_error = error_of([&] { det.detect_tensor(input.view(), o); });
+        CHECK(tensor_error.find(c.field) != std::string::npos);
+    }
+    // The edges of every range are accepted.
+    edet::DetectOptions o;
+    o.score_threshold = 1.0f;
+    o.iou_threshold = 0.0f;
+    o.max_detections = edet::kMaxDetections;
+    o.threads = 2;
+    o.allow_classes = {1, 90};
+    o.deny_classes = {90};
+    CHECK(error_of([&] { det.detect(img, o); }) == "(no error)");
+    o = {};
+    o.score_threshold = 0.0f;
+    o.iou_threshold = 1.0f;
+    o.max_detections = 0;
+    CHECK(error_of([&] { CHECK(det.detect(img, o).empty()); }) == "(no error)");
+}
+
+TEST_CASE("detector: a weights file with an Inf class bias or a negative BN variance is refused at load") {
+    edet_test::TempDir tmp;
+    struct Case {
+        std::string tensor;
+        float value;
+    };
+    const Case cases[] = {
+        {"class_net.predict.conv_pw.bias", INFINITY},  // once: 100 boxes of score 1.000, zero height
+        {"box_net.predict.conv_pw.weight", std::nanf("")},
+        {"backbone.bn1.running_var", -1.0f},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.tensor);
+        edet_test::MemorySource w = random_weights();
+        REQUIRE(w.find(c.tensor));
+        w.set(c.tensor, 3, c.value);
+        // Through the file loader, as a user's checkpoint would come.
+        std::vector<std::vector<float>> f32;
+        std::vector<std::int64_t> zero_i64(1, 0);
+        std::vector<edet::io::SafeTensorsEntry> entries;
+        f32.reserve(w.tensors().size());
+        for (const auto& t : w.tensors()) {
+            if (t.dtype == edet::io::DType::i64) {
+                entries.push_back({t.name, t.dtype, t.shape, zero_i64.data()});
+            } else {
+                f32.push_back(w.read_f32(t.name));
+                entries.push_back({t.name, t.dtype, t.shape, f32.back().data()});
+            }
+        }
+        const std::string path = tmp / "bad.safetensors";
+        edet::io::write_safetensors(path, entries, {{"model", "tf_efficientdet_lite0"}});
+        const std::string error = error_of([&] { edet::Detector::load(path, "", 128, 128); });
+        CAPTURE(error);
+        CHECK(error.find("tensor '" + c.tensor + "'") != std::string::npos);
+        CHECK(error.find(path) != std::string::npos);
+    }
+}
+
+TEST_CASE("detector: two Detectors in two threads with 1 and 2 threads agree bit for bit, leave the default alone") {
+    const edet_test::MemorySource w = random_weights();
+    edet::Detector one = small_detector(w), two = small_detector(w);
+    const edet::io::Image img = test_image(150, 100);
+    edet::DetectOptions o1, o2;
+    o1.threads = 1;
+    o2.threads = 2;
+    const std::vector<edet::Detection> want = one.detect(img, o1);  // alone, one thread
+    REQUIRE(want.size() == 100);
+    CHECK(identical(two.detect(img, o2), want));
+    const int before = edet::num_threads();
+    std::atomic<int> mismatches{0};
+    auto run = [&](edet::Detector& det, const edet::DetectOptions& o) {
+        for (int iter = 0; iter < 60; ++iter)
+            if (!identical(det.detect(img, o), want)) ++mismatches;
+    };
+    std::thread t1(run, std::ref(one), std::cref(o1)), t2(run, std::ref(two), std::cref(o2));
+    t1.join();
+    t2.join();
+    CHECK(mismatches.load() == 0);
+    CHECK(edet::detail::thread_setting().load() == 0);  // nobody changed the process default
+    CHECK(edet::num_threads() == before);
 }

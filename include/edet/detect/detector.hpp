@@ -14,7 +14,9 @@
 //
 // The variant is a published checkpoint name (detect/variants.hpp, incl. the `_ap` ones);
 // "" takes the weights file's __metadata__.model. A Detector is not thread-safe (the
-// network owns one activation arena); use one per thread, or detect_batch().
+// network owns one activation arena); use one per thread, or detect_batch(). Detectors in
+// different threads are independent, DetectOptions::threads included: it applies to the
+// calling thread's call only (core/parallel.hpp, ThreadCountScope).
 #pragma once
 
 #include <memory>
@@ -43,6 +45,13 @@ struct Detection {
     std::string label;  // e.g. "dog"
 };
 
+// Options of one detect call. Every field is checked at the call (edet::Error naming the
+// field and the value), with the ranges edet-detect's command line accepts:
+//   score_threshold, iou_threshold  in [0, 1] (NaN refused)
+//   max_detections                  in [0, kMaxDetections]
+//   threads                         in [0, max_num_threads()] (core/parallel.hpp)
+//   batch_size                      >= 1
+//   allow_classes, deny_classes     ids the network predicts, 1..num_classes (90 for COCO)
 struct DetectOptions {
     float score_threshold = 0.0f;   // drop detections below (0 = all 100, as the reference)
     int max_detections = 100;
@@ -50,10 +59,18 @@ struct DetectOptions {
     detect::NmsMethod nms = detect::NmsMethod::hard;
     std::vector<int> allow_classes;  // COCO ids; empty = all
     std::vector<int> deny_classes;
-    int threads = 0;                 // > 0: set edet's thread count for this call
+    // > 0: threads for this call only, in the calling thread (a ThreadCountScope, see
+    // core/parallel.hpp): other threads' calls and the process default (set_num_threads)
+    // are untouched, so Detectors in different threads can each use their own count.
+    // 0 = the process default.
+    int threads = 0;
     int batch_size = 1;              // images per network run in detect_batch
     bool clip_to_image = true;       // clip boxes to the image (effdet's image info)
 };
+
+// The largest max_detections accepted: the candidates NMS sees (max_detection_points of
+// every published config) are 5000.
+inline constexpr int kMaxDetections = 5000;
 
 class Detector {
 public:
@@ -94,18 +111,19 @@ public:
     int input_width() const { return net_->config().image_width; }
 
     std::vector<Detection> detect(const io::Image& image, const DetectOptions& opt = {}) {
-        return std::move(run_images(&image, 1, opt).front());
+        return std::move(run_images(&image, 1, opt, "Detector::detect").front());
     }
 
     std::vector<std::vector<Detection>> detect_batch(const std::vector<io::Image>& images, const DetectOptions& opt = {}) {
-        return run_images(images.data(), images.size(), opt);
+        return run_images(images.data(), images.size(), opt, "Detector::detect_batch");
     }
 
     // Runs an already normalised NHWC input {n, H, W, 3} (e.g. a fixture's input) and
     // post-processes without image info: boxes in network pixels, no clipping (the
     // fixtures' `detections`).
     std::vector<std::vector<Detection>> detect_tensor(TensorView<const float> input_nhwc, const DetectOptions& opt = {}) {
-        ThreadScope threads(opt.threads);
+        validate(opt, "Detector::detect_tensor");
+        ThreadCountScope threads(opt.threads);
         const HeadOutputs& out = net_->forward(input_nhwc);
         std::vector<std::vector<Detection>> all;
         for (int i = 0; i < input_nhwc.n(); ++i) all.push_back(postprocess(out, i, opt, nullptr));
@@ -130,17 +148,26 @@ private:
         anchors_ = detect::generate_anchors(a);
     }
 
-    // Sets the thread count for one call and restores it after.
-    struct ThreadScope {
-        int saved;
-        bool active;
-        explicit ThreadScope(int n) : saved(detail::thread_setting().load()), active(n > 0) {
-            if (active) set_num_threads(n);
-        }
-        ~ThreadScope() {
-            if (active) set_num_threads(saved);
-        }
-    };
+    // Refuses options outside the ranges above (DetectOptions), naming field and value.
+    void validate(const DetectOptions& opt, const char* where) const {
+        if (!(opt.score_threshold >= 0.0f && opt.score_threshold <= 1.0f))
+            fail("DetectOptions::score_threshold", where, cat(opt.score_threshold, " is not in [0, 1]"));
+        if (!(opt.iou_threshold >= 0.0f && opt.iou_threshold <= 1.0f))
+            fail("DetectOptions::iou_threshold", where, cat(opt.iou_threshold, " is not in [0, 1]"));
+        if (opt.max_detections < 0 || opt.max_detections > kMaxDetections)
+            fail("DetectOptions::max_detections", where, cat(opt.max_detections, " is not in [0, ", kMaxDetections, "]"));
+        if (opt.threads < 0 || opt.threads > max_num_threads())
+            fail("DetectOptions::threads", where,
+                 cat(opt.threads, " is not in [0, ", max_num_threads(), "] (0 = the process default; the limit is ",
+                     "max_num_threads(): 4 x the cores, at least 64)"));
+        if (opt.batch_size < 1) fail("DetectOptions::batch_size", where, cat(opt.batch_size, " must be >= 1"));
+        const int classes = net_->num_classes();
+        for (const std::vector<int>* ids : {&opt.allow_classes, &opt.deny_classes})
+            for (int id : *ids)
+                if (id < 1 || id > classes)
+                    fail(ids == &opt.allow_classes ? "DetectOptions::allow_classes" : "DetectOptions::deny_classes", where,
+                         cat("class id ", id, " is not one the network predicts (1..", classes, ")"));
+    }
 
     detect::PostprocessOptions post_options(const DetectOptions& opt) const {
         detect::PostprocessOptions p;
@@ -166,10 +193,10 @@ private:
         return dets;
     }
 
-    std::vector<std::vector<Detection>> run_images(const io::Image* images, std::size_t count, const DetectOptions& opt) {
-        if (opt.batch_size < 1) fail("batch size", "Detector::detect_batch", cat(opt.batch_size, " must be >= 1"));
-        if (opt.max_detections < 0) fail("max detections", "Detector::detect", cat(opt.max_detections, " must be >= 0"));
-        ThreadScope threads(opt.threads);
+    std::vector<std::vector<Detection>> run_images(const io::Image* images, std::size_t count, const DetectOptions& opt,
+                                                   const char* where) {
+        validate(opt, where);
+        ThreadCountScope threads(opt.threads);
         std::vector<std::vector<Detection>> all;
         all.reserve(count);
         const int H = pre_.height, W = pre_.width;
