@@ -1,9 +1,13 @@
 // Tests for edet/detect/results_json.hpp: the COCO results JSON parses back (io/json.hpp)
-// with the same ids, boxes as [x, y, w, h] and scores.
+// with the same ids, boxes as [x, y, w, h] and scores; the streamed text is the same bytes.
 #include <doctest/doctest.h>
 
 #include "edet/detect/results_json.hpp"
 #include "edet/io/json.hpp"
+
+#include <random>
+#include <string>
+#include <vector>
 
 using namespace edet::detect;
 namespace json = edet::io::json;
@@ -41,4 +45,37 @@ TEST_CASE("results json: numeric image ids") {
     CHECK(numeric_image_id("12a.jpg") == -1);
     CHECK(numeric_image_id("") == -1);
     CHECK(numeric_image_id("1234567890123456789012.png") == -1);
+}
+
+TEST_CASE("results json: CocoResultsStream writes coco_results_json's bytes, one image at a time") {
+    std::mt19937 rng(5);
+    std::uniform_real_distribution<float> coord(0.0f, 640.0f), score(0.0f, 1.0f);
+    for (int run = 0; run < 50; ++run) {
+        CAPTURE(run);
+        // 0..6 images of 0..4 boxes; ids set, numeric names or positions; empty images
+        // first, between and last.
+        std::vector<ImageResults> images(static_cast<std::size_t>(rng() % 7));
+        for (std::size_t i = 0; i < images.size(); ++i) {
+            ImageResults& im = images[i];
+            const unsigned kind = rng() % 3;
+            im.file_name = kind == 0 ? "dir/" + std::to_string(rng() % 1000000) + ".jpg" : "img \"" + std::to_string(i) + "\".png";
+            if (kind == 2) im.image_id = static_cast<std::int64_t>(rng() % 5000);
+            const unsigned boxes = rng() % 5;
+            for (unsigned b = 0; b < boxes; ++b) {
+                const float x1 = coord(rng), y1 = coord(rng);
+                im.boxes.push_back({x1, y1, x1 + coord(rng) / 4, y1 + coord(rng) / 4, score(rng), 1 + static_cast<int>(rng() % 90)});
+            }
+        }
+        CocoResultsStream stream;
+        std::string text = stream.begin();
+        for (const ImageResults& im : images) {
+            const std::string piece = stream.add(im);
+            CHECK(json::parse(text + piece + stream.end(), "prefix").is_array());  // every cut point closes into an array
+            text += piece;
+        }
+        text += stream.end();
+        CHECK(text == coco_results_json(images));
+        CHECK(stream.images() == images.size());
+        CHECK(stream.entries() == json::parse(text, "results").size());
+    }
 }

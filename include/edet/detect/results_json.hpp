@@ -55,35 +55,71 @@ inline double short_double(float f) {
     return std::strtod(buf, nullptr);
 }
 
-inline io::json::Value coco_results(const std::vector<ImageResults>& images) {
+// The entries of one image (its boxes, none for an image without detections); `position`
+// is the image's index in the run, its image_id when it has neither one set nor a numeric
+// file name.
+inline std::vector<io::json::Value> coco_result_entries(const ImageResults& im, std::size_t position) {
     namespace json = io::json;
-    json::Value out{json::Array{}};
-    for (std::size_t i = 0; i < images.size(); ++i) {
-        const ImageResults& im = images[i];
-        std::int64_t id = im.image_id;
-        if (id < 0) id = numeric_image_id(im.file_name);
-        if (id < 0) id = static_cast<std::int64_t>(i);
-        for (const ResultBox& b : im.boxes) {
-            json::Value o{json::Object{}};
-            o.set("image_id", json::integer(id));
-            o.set("file_name", im.file_name);
-            o.set("category_id", b.category_id);
-            json::Value box{json::Array{}};
-            box.push_back(short_double(b.x1));
-            box.push_back(short_double(b.y1));
-            box.push_back(short_double(b.x2 - b.x1));
-            box.push_back(short_double(b.y2 - b.y1));
-            o.set("bbox", std::move(box));
-            o.set("score", short_double(b.score));
-            out.push_back(std::move(o));
-        }
+    std::int64_t id = im.image_id;
+    if (id < 0) id = numeric_image_id(im.file_name);
+    if (id < 0) id = static_cast<std::int64_t>(position);
+    std::vector<json::Value> out;
+    out.reserve(im.boxes.size());
+    for (const ResultBox& b : im.boxes) {
+        json::Value o{json::Object{}};
+        o.set("image_id", json::integer(id));
+        o.set("file_name", im.file_name);
+        o.set("category_id", b.category_id);
+        json::Value box{json::Array{}};
+        box.push_back(short_double(b.x1));
+        box.push_back(short_double(b.y1));
+        box.push_back(short_double(b.x2 - b.x1));
+        box.push_back(short_double(b.y2 - b.y1));
+        o.set("bbox", std::move(box));
+        o.set("score", short_double(b.score));
+        out.push_back(std::move(o));
     }
+    return out;
+}
+
+inline io::json::Value coco_results(const std::vector<ImageResults>& images) {
+    io::json::Value out{io::json::Array{}};
+    for (std::size_t i = 0; i < images.size(); ++i)
+        for (io::json::Value& e : coco_result_entries(images[i], i)) out.push_back(std::move(e));
     return out;
 }
 
 inline std::string coco_results_json(const std::vector<ImageResults>& images, int indent = -1) {
     return io::json::dump(coco_results(images), indent);
 }
+
+// The compact coco_results_json() text produced one image at a time, for a caller that
+// writes each image's results as soon as it has them (edet-detect --json): the pieces
+//   begin() + add(image 0) + add(image 1) + ... + end()
+// are byte for byte coco_results_json({image 0, image 1, ...}). Every prefix of them is
+// the start of that array, so a file cut short holds every image completed before the cut.
+class CocoResultsStream {
+public:
+    std::string begin() const { return "["; }
+
+    // The text of the next image's entries, with the separating commas ("" for none).
+    std::string add(const ImageResults& im) {
+        std::string text;
+        for (const io::json::Value& e : coco_result_entries(im, images_++)) {
+            if (entries_++ > 0) text += ',';
+            text += io::json::dump(e);
+        }
+        return text;
+    }
+
+    std::string end() const { return "]"; }
+
+    std::size_t images() const { return images_; }
+    std::size_t entries() const { return entries_; }
+
+private:
+    std::size_t images_ = 0, entries_ = 0;
+};
 
 }  // namespace detect
 EDET_NAMESPACE_END
