@@ -3,6 +3,7 @@
 // byte, in file order; wrapped checkpoints, metadata, hash checks and exit codes.
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -151,4 +152,57 @@ TEST_CASE("edet-convert: usage errors exit 2, unreadable input exits 1 naming it
     CHECK(r2.exit_code == 1);
     CHECK(edet_test::contains(r2.err, junk));
     CHECK(!std::filesystem::exists(out));
+}
+
+TEST_CASE("edet-convert: a train.py checkpoint with its description; the output needs no flags" *
+          doctest::test_suite("parity")) {
+    const std::string convert = edet_test::tool_path("edet-convert");
+    if (convert.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string dir = edet_test::fixtures_dir() + "/custom/tf_efficientdet_lite0_c3_s7_256x384/";
+    const std::string out = tmp / "c3.safetensors";
+    const edet_test::RunResult r = edet_test::run_tool(
+        {convert, dir + "train_checkpoint.pth.tar", out, "--variant", "tf_efficientdet_lite0", "--size", "256x384",
+         "--num-scales", "2", "--aspect-ratios", "1.0,2.0,0.5", "--anchor-scale", "3", "--labels", dir + "labels.json"},
+        tmp);
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto got = edet::io::SafeTensorsFile::open(out);
+    const auto ref = edet::io::SafeTensorsFile::open(dir + "weights.safetensors");
+    REQUIRE(got->tensors().size() == ref->tensors().size());
+    for (const auto& t : ref->tensors()) {
+        CAPTURE(t.name);
+        REQUIRE(got->raw_size(t.name) == ref->raw_size(t.name));  // state_dict, bit for bit
+        CHECK(std::memcmp(got->raw(t.name), ref->raw(t.name), ref->raw_size(t.name)) == 0);
+    }
+    CHECK(got->metadata("variant") == "tf_efficientdet_lite0");
+    CHECK(got->metadata("num_classes") == "3");
+    CHECK(got->metadata("num_scales") == "2");
+    CHECK(got->metadata("image_size") == "256x384");
+    CHECK(got->metadata("anchor_scale") == "3");
+    CHECK(got->metadata("labels") == "[\"apple\",\"banana\",\"cherry\"]");
+    CHECK(got->metadata("category_ids") == "[2,6,8]");
+    CHECK(got->metadata("source_key") == "state_dict");
+    // --ema takes the other weights.
+    const std::string ema = tmp / "ema.safetensors";
+    REQUIRE(edet_test::run_tool({convert, dir + "train_checkpoint.pth.tar", ema, "--variant", "tf_efficientdet_lite0",
+                                 "--num-scales", "2", "--aspect-ratios", "1.0,2.0,0.5", "--ema"},
+                                tmp)
+                .exit_code == 0);
+    const auto e = edet::io::SafeTensorsFile::open(ema);
+    CHECK(e->metadata("source_key") == "state_dict_ema");
+    CHECK(e->read_f32("class_net.predict.conv_pw.weight") != ref->read_f32("class_net.predict.conv_pw.weight"));
+    // A description that does not fit: nothing written, the tensor and shapes named.
+    const std::string bad = tmp / "bad.safetensors";
+    const edet_test::RunResult misfit =
+        edet_test::run_tool({convert, dir + "train_checkpoint.pth.tar", bad, "--variant", "tf_efficientdet_lite0"}, tmp);
+    CHECK(misfit.exit_code == 1);
+    CHECK(edet_test::contains(misfit.err, "box_net.predict.conv_pw.weight"));
+    CHECK(edet_test::contains(misfit.err, "[24, 64, 1, 1]"));
+    CHECK_FALSE(std::filesystem::exists(bad));
+    // A description without a variant.
+    const edet_test::RunResult unnamed =
+        edet_test::run_tool({convert, dir + "train_checkpoint.pth.tar", bad, "--num-scales", "2"}, tmp);
+    CHECK(unnamed.exit_code == 1);
+    CHECK(edet_test::contains(unnamed.err, "give --variant"));
 }
