@@ -273,14 +273,43 @@ inline void accumulate_category(const std::vector<std::array<ImageEval, kA>>& im
     }
 }
 
-// The mean of the cells > -1, or -1 (summarize's _summarize).
-template <class Cells>
-double mean_of_valid(const Cells& cells) {
-    double sum = 0;
-    std::size_t n = 0;
-    for (double v : cells)
-        if (v > -1) { sum += v; ++n; }
-    return n ? sum / static_cast<double>(n) : -1.0;
+// numpy's float64 sum (np.add.reduce of a contiguous array, numpy 1.24): pairwise within
+// blocks of 8192 elements (its buffer size), the blocks added in order to 0. Summed any
+// other way the mean differs in the last bits, and a summary value on a rounding tie
+// (0.7225) can then print differently (0.723 instead of pycocotools' 0.722).
+inline double numpy_pairwise_sum(const double* a, std::size_t n) {
+    if (n < 8) {
+        double res = 0.;
+        for (std::size_t i = 0; i < n; ++i) res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (std::size_t j = 0; j < 8; ++j) r[j] = a[j];
+        std::size_t i = 8;
+        for (; i < n - n % 8; i += 8)
+            for (std::size_t j = 0; j < 8; ++j) r[j] += a[i + j];
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; ++i) res += a[i];
+        return res;
+    }
+    std::size_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return numpy_pairwise_sum(a, n2) + numpy_pairwise_sum(a + n2, n - n2);
+}
+inline double numpy_sum(const std::vector<double>& v) {
+    constexpr std::size_t kBuffer = 8192;
+    double acc = 0.;
+    for (std::size_t at = 0; at < v.size(); at += kBuffer)
+        acc += numpy_pairwise_sum(v.data() + at, std::min(kBuffer, v.size() - at));
+    return acc;
+}
+
+// np.mean(s[s > -1]), or -1 when no cell is > -1 (summarize's _summarize). `cells` in
+// numpy's C order of the slice.
+inline double mean_of_valid(std::vector<double>& cells) {
+    cells.erase(std::remove_if(cells.begin(), cells.end(), [](double v) { return !(v > -1); }), cells.end());
+    return cells.empty() ? -1.0 : numpy_sum(cells) / static_cast<double>(cells.size());
 }
 
 struct StatSpec {
@@ -301,16 +330,17 @@ inline std::array<StatSpec, 12> stat_specs(const std::vector<int>& md) {
 inline double summarize_stat(const CocoEvaluation& ev, const StatSpec& s) {
     std::vector<double> cells;
     const std::size_t K = ev.category_ids.size(), M = ev.max_dets.size();
+    // The slice precision[t, :, :, a, m] ([T', R, K]) or recall[t, :, a, m] ([T', K]), in C order.
+    std::size_t m = 0;
+    while (m < M && ev.max_dets[m] != s.max_dets) ++m;
+    if (m == M) return -1.0;  // summarize() asks for a maxDets value not in the list
     for (std::size_t t = 0; t < kT; ++t) {
         if (s.iou >= 0 && kCocoIouThresholds[t] != s.iou) continue;  // exact, as np.where(iouThr == iouThrs)
-        for (std::size_t m = 0; m < M; ++m) {
-            if (ev.max_dets[m] != s.max_dets) continue;
-            for (std::size_t k = 0; k < K; ++k) {
-                if (s.ap)
-                    for (std::size_t r = 0; r < kCocoRecallCount; ++r) cells.push_back(ev.precision_at(t, r, k, s.area, m));
-                else
-                    cells.push_back(ev.recall_at(t, k, s.area, m));
-            }
+        if (s.ap) {
+            for (std::size_t r = 0; r < kCocoRecallCount; ++r)
+                for (std::size_t k = 0; k < K; ++k) cells.push_back(ev.precision_at(t, r, k, s.area, m));
+        } else {
+            for (std::size_t k = 0; k < K; ++k) cells.push_back(ev.recall_at(t, k, s.area, m));
         }
     }
     return mean_of_valid(cells);
