@@ -3,8 +3,17 @@
 //   edet-detect --weights tf_efficientdet_d0.safetensors street.jpg dogs/*.png
 //   edet-detect --weights W --variant tf_efficientdet_d2_ap --json results.json --list val.txt
 //
-// Exit status: 0 every image processed, 2 usage error (nothing run), 1 a file (or the
-// weights) failed; the other images are still processed and each failure is named on stderr.
+// Exit status: 0 every image processed; 2 nothing was run: a usage error, or an output
+// (--json FILE, --draw DIR) that cannot be created; 1 an image (or the weights) failed: the
+// other images are still processed and each failure is named on stderr, or the --json
+// file could not be written (the run stops; an older FILE is left as it was).
+//
+// --json FILE is never lost and never half-written: before the weights are loaded a
+// temporary FILE.tmp.<pid> is created beside FILE (so an unwritable place is refused at
+// once, not after hours of images); each image's results are appended to it as the image
+// completes; at the end it is closed into a valid array, fsync'd and renamed over FILE.
+// On a write error (a full disk) it is removed and FILE is untouched. A run killed midway
+// leaves FILE.tmp.<pid> holding every completed image (an array without its closing ']').
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -12,9 +21,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "edet/detect/detector.hpp"
@@ -40,15 +51,17 @@ const char* kUsage =
     "  --variant NAME     published variant, e.g. tf_efficientdet_d0, tf_efficientdet_lite2,\n"
     "                     tf_efficientdet_d3_ap (default: the file's __metadata__.model)\n"
     "  --score S          minimum score to report, 0..1 (default 0.4)\n"
-    "  --max N            at most N detections per image (default 100)\n"
+    "  --max N            at most N detections per image, 0..5000 (default 100)\n"
     "  --iou T            NMS IoU threshold (default 0.5)\n"
     "  --nms MODE         hard (per class, default), agnostic (across classes) or soft (gaussian)\n"
     "  --classes LIST     only these classes, names or ids, comma separated (person,dog,18)\n"
-    "  --json FILE        write all detections as COCO results JSON\n"
+    "  --json FILE        write all detections as COCO results JSON (written as images complete\n"
+    "                     to FILE.tmp.<pid>, renamed to FILE at the end; checked before the first image)\n"
     "  --draw DIR         write each image with its boxes and labels into DIR\n"
     "  --list FILE        read image paths from FILE, one per line (blank lines and # comments skipped)\n"
     "  --shard K/N        process only images K, K+N, K+2N, ... (0 <= K < N) of the list\n"
-    "  --threads N        worker threads (default: OMP_NUM_THREADS or all cores)\n"
+    "  --threads N        worker threads, 1 to 4 x the cores or 64 if more (default: OMP_NUM_THREADS\n"
+    "                     or all cores)\n"
     "  --quiet            no per-image table\n"
     "  -h, --help         this text\n";
 
@@ -130,7 +143,7 @@ Args parse_args(int argc, char** argv) {
         } else if (arg == "--score") {
             a.score = parse_float(arg, value(), 0.0f, 1.0f);
         } else if (arg == "--max") {
-            a.max_det = parse_int(arg, value(), 0, 5000);
+            a.max_det = parse_int(arg, value(), 0, edet::kMaxDetections);
         } else if (arg == "--iou") {
             a.iou = parse_float(arg, value(), 0.0f, 1.0f);
         } else if (arg == "--nms") {
@@ -167,7 +180,7 @@ Args parse_args(int argc, char** argv) {
             a.shard_n = parse_int("--shard N", s.substr(slash + 1), 1, 1 << 20);
             a.shard_k = parse_int("--shard K", s.substr(0, slash), 0, a.shard_n - 1);
         } else if (arg == "--threads") {
-            a.threads = parse_int(arg, value(), 1, 4096);
+            a.threads = parse_int(arg, value(), 1, edet::max_num_threads());
         } else if (arg == "--quiet") {
             a.quiet = true;
         } else if (arg.size() > 1 && arg[0] == '-' && arg != "-") {
@@ -202,6 +215,87 @@ std::string draw_path(const std::string& dir, const std::string& image, std::siz
     return (std::filesystem::path(dir) / (stem + out_ext)).string();
 }
 
+// The --json output: a temporary file beside the target, written as images complete and
+// renamed over the target only when whole (see the top of this file).
+class ResultsFile {
+public:
+    ResultsFile() = default;
+    ResultsFile(const ResultsFile&) = delete;
+    ResultsFile& operator=(const ResultsFile&) = delete;
+    ~ResultsFile() { discard(); }
+
+    // Creates the temporary file; "" on success, else why not.
+    std::string open(const std::string& target) {
+        target_ = target;
+        std::error_code ec;
+        if (std::filesystem::is_directory(target, ec)) return "it is a directory";
+        // A symlink is written through (the file it names is replaced), as a plain write would.
+        if (std::filesystem::is_symlink(target, ec)) {
+            const std::filesystem::path real = std::filesystem::weakly_canonical(target, ec);
+            if (ec) return "cannot resolve the symlink: " + ec.message();
+            target_ = real.string();
+        }
+        tmp_ = target_ + ".tmp." + std::to_string(static_cast<long>(::getpid()));
+        for (int attempt = 0; attempt < 2 && fd_ < 0; ++attempt) {
+            fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+            if (fd_ < 0 && errno == EEXIST && attempt == 0) ::unlink(tmp_.c_str());  // left by a dead run with our pid
+            else if (fd_ < 0) return "cannot create " + tmp_ + ": " + std::strerror(errno);
+        }
+        return write(stream_.begin());
+    }
+
+    // Appends one image's entries; "" on success, else why not.
+    std::string add(const edet::detect::ImageResults& r) { return write(stream_.add(r)); }
+
+    // Closes the array, flushes it to the disk and renames it over the target.
+    std::string commit() {
+        std::string why = write(stream_.end() + "\n");
+        if (why.empty() && ::fsync(fd_) != 0) why = std::string("fsync: ") + std::strerror(errno);
+        const int fd = fd_;
+        fd_ = -1;
+        if (::close(fd) != 0 && why.empty()) why = std::string("close: ") + std::strerror(errno);
+        if (why.empty() && ::rename(tmp_.c_str(), target_.c_str()) != 0)
+            why = "cannot rename " + tmp_ + " to it: " + std::strerror(errno);
+        if (!why.empty()) {
+            ::unlink(tmp_.c_str());
+            return why;
+        }
+        tmp_.clear();
+        // The rename itself is durable once the directory is synced (best effort).
+        const std::string dir = std::filesystem::path(target_).parent_path().string();
+        const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            ::fsync(dfd);
+            ::close(dfd);
+        }
+        return {};
+    }
+
+    // Removes the temporary file (the target is untouched).
+    void discard() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+        if (!tmp_.empty()) ::unlink(tmp_.c_str());
+        tmp_.clear();
+    }
+
+private:
+    std::string write(const std::string& text) {
+        std::size_t done = 0;
+        while (done < text.size()) {
+            const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return "writing " + tmp_ + ": " + std::strerror(n < 0 ? errno : EIO);
+            done += static_cast<std::size_t>(n);
+        }
+        return {};
+    }
+
+    std::string target_, tmp_;
+    int fd_ = -1;
+    edet::detect::CocoResultsStream stream_;
+};
+
 void print_table(const std::string& path, const edet::io::Image& img, const std::vector<edet::Detection>& dets) {
     std::printf("%s (%dx%d): %zu detection%s\n", path.c_str(), img.width, img.height, dets.size(),
                 dets.size() == 1 ? "" : "s");
@@ -231,13 +325,23 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (args.threads > 0) edet::set_num_threads(args.threads);
+    // The outputs are checked before anything is loaded or run.
+    ResultsFile json;
+    if (!args.json_path.empty()) {
+        const std::string why = json.open(args.json_path);
+        if (!why.empty()) {
+            std::fprintf(stderr, "edet-detect: cannot write --json '%s': %s (nothing was run)\n", args.json_path.c_str(),
+                         why.c_str());
+            return 2;
+        }
+    }
     if (!args.draw_dir.empty()) {
         std::error_code ec;
         std::filesystem::create_directories(args.draw_dir, ec);
         if (ec || !std::filesystem::is_directory(args.draw_dir)) {
-            std::fprintf(stderr, "edet-detect: cannot create --draw directory '%s': %s\n", args.draw_dir.c_str(),
-                         ec.message().c_str());
-            return 1;
+            std::fprintf(stderr, "edet-detect: cannot create --draw directory '%s': %s (nothing was run)\n",
+                         args.draw_dir.c_str(), ec ? ec.message().c_str() : "not a directory");
+            return 2;
         }
     }
 
@@ -280,7 +384,6 @@ int main(int argc, char** argv) {
 
     const bool progress = images.size() > 1;
     const bool tty = isatty(2) != 0;
-    std::vector<edet::detect::ImageResults> results;
     std::vector<std::string> failures, used_stems;
     for (std::size_t i = 0; i < images.size(); ++i) {
         const std::string& path = images[i];
@@ -298,7 +401,19 @@ int main(int argc, char** argv) {
             if (r.image_id < 0) r.image_id = static_cast<std::int64_t>(list_index[i]);
             for (const auto& d : dets)
                 r.boxes.push_back({d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.score, d.class_id});
-            results.push_back(std::move(r));
+            // The detections are saved before drawing: an image whose drawing then fails is
+            // named FAILED, but its results are not lost.
+            if (!args.json_path.empty()) {
+                const std::string why = json.add(r);
+                if (!why.empty()) {
+                    if (progress && tty) std::fputc('\n', stderr);
+                    std::fprintf(stderr, "edet-detect: cannot write --json '%s': %s; stopped at image %zu of %zu, '%s' %s\n",
+                                 args.json_path.c_str(), why.c_str(), i + 1, images.size(), args.json_path.c_str(),
+                                 std::filesystem::exists(args.json_path) ? "left as it was" : "not created");
+                    json.discard();
+                    return 1;
+                }
+            }
             if (!args.draw_dir.empty()) {
                 std::vector<edet::detect::DrawItem> items;
                 for (const auto& d : dets) {
@@ -310,7 +425,13 @@ int main(int argc, char** argv) {
                 dopt.text_scale = std::max(1, std::min(img.width, img.height) / 400 + 1);
                 dopt.thickness = dopt.text_scale + 1;
                 edet::detect::draw_detections(img, items, dopt);
-                edet::io::write_image(draw_path(args.draw_dir, path, i, used_stems), img);
+                const std::string out = draw_path(args.draw_dir, path, i, used_stems);
+                try {
+                    edet::io::write_image(out, img);
+                } catch (const std::exception& e) {
+                    throw std::runtime_error(std::string("drawing into ") + out + ": " + e.what() +
+                                             (args.json_path.empty() ? "" : " (its detections are in the --json file)"));
+                }
             }
         } catch (const std::exception& e) {
             if (progress && tty) std::fputc('\n', stderr);
@@ -321,11 +442,10 @@ int main(int argc, char** argv) {
     if (progress && tty) std::fputc('\n', stderr);
 
     if (!args.json_path.empty()) {
-        try {
-            const std::string text = edet::detect::coco_results_json(results) + "\n";
-            edet::io::write_file_bytes(args.json_path, std::vector<std::uint8_t>(text.begin(), text.end()));
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "edet-detect: cannot write %s: %s\n", args.json_path.c_str(), e.what());
+        const std::string why = json.commit();
+        if (!why.empty()) {
+            std::fprintf(stderr, "edet-detect: cannot write --json '%s': %s; '%s' %s\n", args.json_path.c_str(), why.c_str(),
+                         args.json_path.c_str(), std::filesystem::exists(args.json_path) ? "left as it was" : "not created");
             return 1;
         }
     }

@@ -1,12 +1,16 @@
 // edet-detect: COCO results JSON that parses back and agrees with edet-dump, drawn
-// images, per-file failures, --shard, usage errors.
+// images, per-file failures, --shard, usage errors; the --json file checked before any
+// work, equal to coco_results_json of the images that succeeded, never half-written.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "edet/detect/detector.hpp"
+#include "edet/detect/results_json.hpp"
 #include "edet/io/image.hpp"
 #include "edet/io/json.hpp"
 #include "edet/io/safetensors.hpp"
@@ -33,6 +37,23 @@ std::vector<std::string> file_names(const json::Value& results) {
         if (names.empty() || names.back() != f) names.push_back(f);
     }
     return names;
+}
+
+std::string read_bytes(const std::string& path) {
+    const std::vector<std::uint8_t> bytes = edet::io::read_file_bytes(path);
+    return std::string(bytes.begin(), bytes.end());
+}
+
+void write_bytes(const std::string& path, const std::string& text) {
+    edet::io::write_file_bytes(path, std::vector<std::uint8_t>(text.begin(), text.end()));
+}
+
+// Names in `dir` containing ".tmp." (a temporary --json file left behind).
+std::vector<std::string> temp_files(const std::string& dir) {
+    std::vector<std::string> found;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().filename().string().find(".tmp.") != std::string::npos) found.push_back(e.path().string());
+    return found;
 }
 
 }  // namespace
@@ -152,6 +173,15 @@ TEST_CASE("edet-detect: usage errors exit 2, unloadable weights exit 1") {
         {{"--weights", "w", "--shard", "2/2", image}, "--shard K"},
         {{"--weights", "w", "--shard", "3", image}, "--shard needs K/N"},
         {{"--weights", "w", "--score", "1.5", image}, "--score"},
+        {{"--weights", "w", "--score", "nan", image}, "--score"},
+        {{"--weights", "w", "--iou", "-0.1", image}, "--iou"},
+        {{"--weights", "w", "--iou", "nan", image}, "--iou"},
+        {{"--weights", "w", "--max", "5001", image}, "--max needs an integer in [0, 5000]"},
+        {{"--weights", "w", "--threads", "0", image}, "--threads"},
+        // The library's rule (edet::max_num_threads(): 4 x the cores, at least 64).
+        {{"--weights", "w", "--threads", std::to_string(edet::max_num_threads() + 1), image},
+         "--threads needs an integer in [1, " + std::to_string(edet::max_num_threads()) + "]"},
+        {{"--weights", "w", "--classes", "91", image}, "unknown class '91'"},
         {{"--weights", "w", "--variant", "tf_efficientdet_d9", image}, "unknown variant"},
         {{"--weights", "w", "--nms", "fuzzy", image}, "--nms"},
         {{"--weights", "w", "--classes", "unicorn", image}, "unknown class 'unicorn'"},
@@ -170,4 +200,123 @@ TEST_CASE("edet-detect: usage errors exit 2, unloadable weights exit 1") {
     const edet_test::RunResult r = edet_test::run_tool({detect, "--weights", bad, image}, tmp);
     CHECK(r.exit_code == 1);
     CHECK(edet_test::contains(r.err, bad));
+}
+
+TEST_CASE("edet-detect: an unwritable --json or --draw is refused before the weights are read, exit 2") {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    if (detect.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string file = tmp / "a_file";
+    write_bytes(file, "not a directory\n");
+    // Root ignores permission bits, so the unwritable places are ones no user can write:
+    // below a regular file, in a missing directory, a directory as the target, /proc.
+    const std::vector<std::string> unwritable = {file + "/results.json", tmp / "missing_dir/results.json",
+                                                 std::string(tmp / ""), "/proc/edet-results.json"};
+    for (const std::string& target : unwritable) {
+        CAPTURE(target);
+        // The weights do not exist either: a run that looked at them first would say so (exit 1).
+        const edet_test::RunResult r =
+            edet_test::run_tool({detect, "--weights", tmp / "no_such.safetensors", "--json", target, example("astronaut.png")}, tmp);
+        CAPTURE(r.err);
+        CHECK(r.exit_code == 2);
+        CHECK(edet_test::contains(r.err, "cannot write --json '" + target + "'"));
+        CHECK(edet_test::contains(r.err, "nothing was run"));
+        CHECK_FALSE(edet_test::contains(r.err, "weights"));
+        CHECK(r.out.empty());
+    }
+    CHECK(temp_files(tmp.path().string()).empty());
+    const edet_test::RunResult d =
+        edet_test::run_tool({detect, "--weights", tmp / "no_such.safetensors", "--draw", file, example("astronaut.png")}, tmp);
+    CAPTURE(d.err);
+    CHECK(d.exit_code == 2);
+    CHECK(edet_test::contains(d.err, "cannot create --draw directory"));
+    CHECK(read_bytes(file) == "not a directory\n");
+}
+
+TEST_CASE("edet-detect: bad files amid a list are skipped; the JSON is coco_results_json of the others" *
+          doctest::test_suite("parity")) {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    if (detect.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string a = example("astronaut.png"), c = example("coffee.png");
+    const std::string png = read_bytes(c);
+    const std::string garbage = tmp / "garbage.png", truncated = tmp / "truncated.png", empty = tmp / "empty.jpg",
+                      missing = tmp / "missing.png";
+    std::string noise(4096, '\0');
+    std::mt19937 rng(7);
+    for (char& ch : noise) ch = static_cast<char>(rng());
+    write_bytes(garbage, noise);
+    write_bytes(truncated, png.substr(0, png.size() / 2));
+    write_bytes(empty, "");
+    const std::string list = tmp / "list.txt";
+    write_bytes(list, a + "\n" + garbage + "\n" + truncated + "\n" + missing + "\n" + empty + "\n" + c + "\n");
+    const std::string json_path = tmp / "results.json";
+    write_bytes(json_path, "previous results\n");  // replaced by the run
+    const edet_test::RunResult run = edet_test::run_tool(
+        {detect, "--weights", lite0_weights(), "--score", "0.2", "--quiet", "--json", json_path, "--list", list}, tmp);
+    CAPTURE(run.err);
+    CHECK(run.exit_code == 1);
+    for (const std::string& bad : {garbage, truncated, missing, empty}) CHECK(edet_test::contains(run.err, "FAILED " + bad));
+    CHECK(edet_test::contains(run.err, "4 of 6 images failed"));
+    CHECK(temp_files(tmp.path().string()).empty());
+
+    // The same bytes as coco_results_json over the detector's results for a and c, with
+    // image ids from their positions in the list (0 and 5), as before results were streamed.
+    edet::Detector det = edet::Detector::load(lite0_weights());
+    edet::DetectOptions opt;
+    opt.score_threshold = 0.2f;
+    std::vector<edet::detect::ImageResults> expected;
+    for (const auto& [path, id] : std::vector<std::pair<std::string, int>>{{a, 0}, {c, 5}}) {
+        edet::detect::ImageResults r;
+        r.file_name = path;
+        r.image_id = id;
+        for (const edet::Detection& d : det.detect(edet::io::read_image(path), opt))
+            r.boxes.push_back({d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.score, d.class_id});
+        REQUIRE_FALSE(r.boxes.empty());
+        expected.push_back(std::move(r));
+    }
+    const std::string text = read_bytes(json_path);
+    CHECK(text == edet::detect::coco_results_json(expected) + "\n");
+    const json::Value results = read_json(json_path);
+    CHECK(file_names(results) == std::vector<std::string>{a, c});
+    CHECK(results[0]["image_id"].as_int64() == 0);
+    CHECK(results[results.size() - 1]["image_id"].as_int64() == 5);
+}
+
+TEST_CASE("edet-detect: a --json write that fails (file size limit, as a full disk) leaves the old file, exit 1" *
+          doctest::test_suite("parity")) {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    if (detect.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string json_path = tmp / "results.json";
+    const std::string old = "[{\"image_id\":1,\"category_id\":1,\"bbox\":[0,0,1,1],\"score\":0.5}]\n";
+    write_bytes(json_path, old);
+    // --score 0 writes 100 entries (over 10 KB) per image: the first image's write passes
+    // the 4 KB limit. (Root is not exempt from RLIMIT_FSIZE.)
+    edet_test::RunLimits limits;
+    limits.max_file_bytes = 4096;
+    const std::vector<std::string> args = {detect, "--weights", lite0_weights(), "--score", "0", "--quiet", "--json", json_path,
+                                           example("astronaut.png"), example("coffee.png")};
+    const edet_test::RunResult r = edet_test::run_tool(args, tmp, limits);
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(edet_test::contains(r.err, "cannot write --json '" + json_path + "'"));
+    CHECK(edet_test::contains(r.err, "stopped at image 1 of 2"));
+    CHECK(edet_test::contains(r.err, "left as it was"));
+    CHECK(read_bytes(json_path) == old);
+    CHECK(temp_files(tmp.path().string()).empty());
+    // Without the limit the same run replaces it.
+    const edet_test::RunResult ok = edet_test::run_tool(args, tmp);
+    CHECK(ok.exit_code == 0);
+    CHECK(read_json(json_path).size() == 200);
+    CHECK(temp_files(tmp.path().string()).empty());
+    // A symlink target is written through: the link stays, the file it names is replaced.
+    const std::string link = tmp / "link.json";
+    std::filesystem::create_symlink(json_path, link);
+    const edet_test::RunResult via_link = edet_test::run_tool(
+        {detect, "--weights", lite0_weights(), "--score", "0", "--quiet", "--json", link, example("coffee.png")}, tmp);
+    CHECK(via_link.exit_code == 0);
+    CHECK(std::filesystem::is_symlink(link));
+    CHECK(read_json(json_path).size() == 100);
+    CHECK(temp_files(tmp.path().string()).empty());
 }

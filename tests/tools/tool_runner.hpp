@@ -25,7 +25,10 @@
 #include <string>
 #include <vector>
 
+#include <csignal>
+
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,9 +61,16 @@ inline std::string read_text(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// Limits put on the child process.
+struct RunLimits {
+    // RLIMIT_FSIZE in bytes (< 0: none), with SIGXFSZ ignored: a write past it fails with
+    // EFBIG, like a full disk, and unlike a read-only directory it also stops root.
+    long long max_file_bytes = -1;
+};
+
 // Runs argv[0] with the arguments (no shell), stdout and stderr captured through files in
 // `tmp`, and waits for it.
-inline RunResult run_tool(const std::vector<std::string>& argv, const TempDir& tmp) {
+inline RunResult run_tool(const std::vector<std::string>& argv, const TempDir& tmp, const RunLimits& limits = {}) {
     static int counter = 0;
     const std::string tag = std::to_string(++counter);
     const std::string out_path = tmp / ("stdout." + tag), err_path = tmp / ("stderr." + tag);
@@ -74,6 +84,12 @@ inline RunResult run_tool(const std::vector<std::string>& argv, const TempDir& t
         const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(127);
+        if (limits.max_file_bytes >= 0) {
+            std::signal(SIGXFSZ, SIG_IGN);  // an ignored signal stays ignored across execv
+            const rlim_t n = static_cast<rlim_t>(limits.max_file_bytes);
+            const struct rlimit lim{n, n};
+            if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) ::_exit(126);
+        }
         ::execv(args[0], args.data());
         ::_exit(127);
     }
