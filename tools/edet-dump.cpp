@@ -90,7 +90,9 @@ Options parse_args(int argc, char** argv) {
          [&](const std::string& v) {
              char* end = nullptr;
              const long n = std::strtol(v.c_str(), &end, 10);
-             if (v.empty() || *end || n < 1 || n > 1024) throw UsageError{"--threads needs an integer in [1, 1024], got '" + v + "'"};
+             const int most = edet::max_num_threads();  // 4 x the cores, at least 64, as edet-detect
+             if (v.empty() || *end || n < 1 || n > most)
+                 throw UsageError{"--threads needs an integer in [1, " + std::to_string(most) + "], got '" + v + "'"};
              o.threads = static_cast<int>(n);
          }},
     };

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "edet/core/parallel.hpp"
 #include "edet/io/image.hpp"
 #include "edet/io/json.hpp"
 #include "edet/io/safetensors.hpp"
@@ -275,6 +276,12 @@ TEST_CASE("edet-dump: usage errors exit 2 with a message, bad weights exit 1 nam
 
     const edet_test::RunResult threads = edet_test::run_tool({dump, "--threads", "0", "--weights", "w"}, tmp);
     CHECK(threads.exit_code == 2);
+    // At most edet::max_num_threads() (4 x the cores, at least 64), as edet-detect.
+    const std::string most = std::to_string(edet::max_num_threads());
+    const edet_test::RunResult too_many =
+        edet_test::run_tool({dump, "--threads", std::to_string(edet::max_num_threads() + 1), "--weights", "w"}, tmp);
+    CHECK(too_many.exit_code == 2);
+    CHECK(edet_test::contains(too_many.err, "--threads needs an integer in [1, " + most + "]"));
 
     // A weights file that is not a checkpoint: exit 1, the message names it; nothing written.
     const std::string bad = tmp / "not_weights.safetensors";
