@@ -44,7 +44,7 @@
 //   nn/       layer templates: ConvBnAct, MBConv, BiFPN node/layer, heads
 //   models/   EfficientNet backbones, EfficientDet D0-D7, D7x, Lite0-4
 //   io/       safetensors / .pth readers, images, published checkpoints by name (POSIX download)
-//   detect/   anchors, decoding, NMS, labels, the Detector facade
+//   detect/   anchors, decoding, NMS, labels, the Detector facade, COCO mAP evaluation
 //
 // This header pulls in everything above, including xsimd, Eigen and stb_image (static,
 // inside io/image.hpp); a translation unit that needs only a part can include that
@@ -67,6 +67,8 @@
 #include "edet/io/safetensors.hpp"
 #include "edet/io/weights.hpp"
 
+#include "edet/detect/coco_dataset.hpp"
+#include "edet/detect/coco_eval.hpp"
 #include "edet/detect/detector.hpp"
 #include "edet/detect/draw.hpp"
 #include "edet/detect/labels.hpp"
