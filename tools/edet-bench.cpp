@@ -47,6 +47,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -55,17 +56,14 @@
 #include "edet/core/parallel.hpp"
 #include "../bench/machine_peak.hpp"
 
-#if __has_include("edet/models/efficientdet.hpp") && __has_include("edet/detect/postprocess.hpp") && \
-    __has_include("edet/detect/anchors.hpp")
-#define EDET_BENCH_HAVE_MODEL 1
 #include "edet/detect/anchors.hpp"
+#include "edet/detect/model_description.hpp"
 #include "edet/detect/postprocess.hpp"
 #include "edet/io/tensor_source.hpp"
+#include "edet/io/weights.hpp"
 #include "edet/models/efficientdet.hpp"
 #include "edet/tensor/tensor.hpp"
-#else
-#define EDET_BENCH_HAVE_MODEL 0
-#endif
+#include "model_flags.hpp"
 
 namespace {
 
@@ -143,8 +141,7 @@ const char* wait_policy() {
 // ---- options -----------------------------------------------------------------------------
 
 struct Options {
-    std::string variant;
-    int height = 0, width = 0;  // 0: the variant's size
+    edet_tools::ModelFlags model;  // --variant --size --num-classes --num-scales ... (model_flags.hpp)
     int batch = 1;
     int threads = 0;            // 0: edet's default (OMP_NUM_THREADS or the core count)
     int runs = 10;
@@ -157,13 +154,14 @@ struct Options {
 
 void usage(std::FILE* out) {
     std::fprintf(out,
-                 "usage: edet-bench --variant NAME [--size HxW] [--batch N] [--threads N] [--runs R]\n"
+                 "usage: edet-bench --variant NAME [model flags] [--batch N] [--threads N] [--runs R]\n"
                  "                  [--warmup W] [--weights FILE] [--seed S] [--no-peak] [--json]\n"
                  "Times the network and the post-processing of one EfficientDet variant separately\n"
                  "(median/min/max over R runs after W warm-up runs), and reports peak RSS and the\n"
                  "activation arena, and per stage MACs, ms, GFLOP/s and %% of the FMA peak measured\n"
                  "after the runs (--no-peak: skip the ~0.3 s ceiling measurements). Without --weights,\n"
-                 "random weights of the right shapes are used.\n");
+                 "random weights of the right shapes are used (90 classes unless --num-classes).\n"
+                 "Model flags:\n%s", edet_tools::ModelFlags::usage());
 }
 
 int parse_int(const std::string& s, const std::string& what, long lo, long hi) {
@@ -183,17 +181,13 @@ Options parse(int argc, char** argv) {
             if (i + 1 >= argc) fail(a, "edet-bench", "needs a value");
             return argv[++i];
         };
-        if (a == "--variant") {
-            o.variant = value();
-        } else if (a == "--size") {
-            const std::string v = value();
-            const auto x = v.find_first_of("xX");
-            if (x == std::string::npos) {
-                o.height = o.width = parse_int(v, "--size", 1, 16384);
-            } else {
-                o.height = parse_int(v.substr(0, x), "--size (height)", 1, 16384);
-                o.width = parse_int(v.substr(x + 1), "--size (width)", 1, 16384);
-            }
+        bool model_flag = false;
+        try {
+            model_flag = o.model.parse(a, value);
+        } catch (const edet_tools::FlagError& e) {
+            throw std::invalid_argument("edet-bench: " + e.message);
+        }
+        if (model_flag) {
         } else if (a == "--batch") {
             o.batch = parse_int(value(), "--batch", 1, 4096);
         } else if (a == "--threads") {
@@ -217,11 +211,10 @@ Options parse(int argc, char** argv) {
             fail(cat("option '", a, "'"), "edet-bench", "unknown (see --help)");
         }
     }
-    if (o.variant.empty() && o.weights.empty()) fail("--variant", "edet-bench", "required (or --weights with __metadata__.model)");
+    if (o.model.description.variant.empty() && o.weights.empty())
+        fail("--variant", "edet-bench", "required (or --weights whose metadata names the model)");
     return o;
 }
-
-#if EDET_BENCH_HAVE_MODEL
 
 // ---- random weights ------------------------------------------------------------------------
 
@@ -305,13 +298,30 @@ int run(const Options& opt) {
     const double t_load0 = now_ms();
     std::unique_ptr<edet::EfficientDet> net;
     std::string weights_desc;
+    edet::detect::AnchorConfig ac;
     if (opt.weights.empty()) {
-        edet::EfficientDetConfig c = edet::efficientdet_config(opt.variant);
+        // Random weights for the described network: resolved against their own heads.
+        const edet::detect::ModelDescription& d = opt.model.description;
+        edet::EfficientDetConfig c = edet::efficientdet_config(edet::detect::variant_info(d.variant).network);
+        if (d.image_height > 0) c.image_height = d.image_height, c.image_width = d.image_width;
+        if (d.num_scales > 0) c.num_scales = d.num_scales;
+        if (!d.aspect_ratios.empty()) {
+            c.aspect_ratios.clear();
+            for (const auto& r : d.aspect_ratios) c.aspect_ratios.emplace_back(r[0], r[1]);
+        }
+        c.num_classes = d.num_classes > 0 ? d.num_classes : 90;
         RandomWeights w(c, opt.seed);
-        net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(w, opt.variant, opt.height, opt.width));
+        const edet::detect::ResolvedModel r = edet::detect::resolve_model(d, w, "<random weights>");
+        net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(w, r.config));
+        ac = r.anchors;
         weights_desc = cat("random (seed ", opt.seed, ")");
     } else {
-        net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::load(opt.weights, opt.variant, opt.height, opt.width));
+        edet::io::WeightsOptions wo;
+        wo.key = opt.model.key;
+        const auto source = edet::io::open_weights(opt.weights, wo);
+        const edet::detect::ResolvedModel r = edet::detect::resolve_model(opt.model.description, *source, opt.weights);
+        net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*source, r.config));
+        ac = r.anchors;
         weights_desc = opt.weights;
     }
     const double load_ms = now_ms() - t_load0;
@@ -328,15 +338,6 @@ int run(const Options& opt) {
             p[i] = static_cast<float>(h >> 8) * (1.0f / 16777216.0f) * 4.0f - 2.0f;
         }
     }
-    edet::detect::AnchorConfig ac;
-    ac.image_height = c.image_height;
-    ac.image_width = c.image_width;
-    ac.min_level = c.min_level;
-    ac.max_level = c.max_level;
-    ac.num_scales = c.num_scales;
-    ac.anchor_scale = c.anchor_scale;
-    ac.aspects.clear();
-    for (const auto& a : c.aspect_ratios) ac.aspects.push_back({a.first, a.second});
     const std::vector<float> anchors = edet::detect::generate_anchors(ac);
     edet::detect::PostprocessOptions popt;
     popt.max_detection_points = c.max_detection_points;
@@ -451,7 +452,6 @@ int run(const Options& opt) {
     return 0;
 }
 
-#endif  // EDET_BENCH_HAVE_MODEL
 
 }  // namespace
 
@@ -468,12 +468,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "edet-bench: built for %s, which this CPU does not support\n", edet::compiled_arch());
             return 2;
         }
-#if EDET_BENCH_HAVE_MODEL
         return run(opt);
-#else
-        std::fprintf(stderr, "edet-bench: built without edet/models/efficientdet.hpp; nothing to run\n");
-        return 2;
-#endif
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s\n", e.what());
         return 1;

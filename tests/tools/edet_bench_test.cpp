@@ -97,7 +97,7 @@ TEST_CASE("edet-bench --no-peak: no ceilings measured, no % of peak") {
     for (const auto& st : v["stages"].as_array()) CHECK(st["pct_peak"].as_number() == 0);
 }
 
-TEST_CASE("edet-bench: usage errors exit 2, bad inputs exit 1, each with a message") {
+TEST_CASE("edet-bench: usage errors (an unknown variant too) exit 2, bad inputs exit 1, each with a message") {
     const std::string bench = edet_test::tool_path("edet-bench");
     if (bench.empty()) return;
     edet_test::TempDir tmp;
@@ -113,7 +113,9 @@ TEST_CASE("edet-bench: usage errors exit 2, bad inputs exit 1, each with a messa
         {{"--variant", "tf_efficientdet_lite0", "--runs"}, 2, "needs a value"},
         {{"--variant", "tf_efficientdet_lite0", "--size", "12x"}, 2, "--size"},
         {{"--variant", "tf_efficientdet_lite0", "--threads", "-1"}, 2, "--threads"},
-        {{"--variant", "nope"}, 1, "unknown"},
+        {{"--variant", "nope"}, 2, "unknown"},
+        {{"--variant", "tf_efficientdet_lite0", "--aspect-ratios", "1,-2"}, 2, "--aspect-ratios"},
+        {{"--variant", "tf_efficientdet_lite0", "--num-scales", "0"}, 2, "--num-scales"},
         {{"--variant", "tf_efficientdet_lite0", "--weights", tmp / "missing.safetensors"}, 1, "does not exist"},
     };
     for (const Case& c : cases) {
@@ -126,4 +128,26 @@ TEST_CASE("edet-bench: usage errors exit 2, bad inputs exit 1, each with a messa
         CHECK(edet_test::contains(r.err, c.message));
         CHECK(r.out.empty());
     }
+}
+
+TEST_CASE("edet-bench: a custom model described by the model flags, MACs equal edet-summary's") {
+    const std::string bench = edet_test::tool_path("edet-bench");
+    const std::string summary = edet_test::tool_path("edet-summary");
+    if (bench.empty() || summary.empty()) return;
+    edet_test::TempDir tmp;
+    const std::vector<std::string> model = {"--variant", "tf_efficientdet_lite0", "--size", "128x96", "--num-classes", "3",
+                                            "--num-scales", "2", "--aspect-ratios", "1.0,2.0,0.5", "--anchor-scale", "3"};
+    std::vector<std::string> b = {bench, "--runs", "1", "--warmup", "0", "--no-peak", "--json", "--threads", "1"};
+    b.insert(b.end(), model.begin(), model.end());
+    const edet_test::RunResult r = edet_test::run_tool(b, tmp);
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 0);
+    std::vector<std::string> s = {summary, "--json"};
+    s.insert(s.end(), model.begin(), model.end());
+    const edet_test::RunResult t = edet_test::run_tool(s, tmp);
+    REQUIRE(t.exit_code == 0);
+    const edet::io::json::Value v = edet::io::json::parse(r.out, "edet-bench --json");
+    const edet::io::json::Value w = edet::io::json::parse(t.out, "edet-summary --json");
+    CHECK(v["macs"].as_number() == doctest::Approx(w["macs"].as_number()).epsilon(1e-9));
+    CHECK(w["num_anchors"].as_int64() == 6);
 }
