@@ -59,6 +59,8 @@ TEST_CASE("coco_dataset: results, including an empty list") {
     CHECK(r[0].bbox.x == -1.5);  // a box may start outside the image
     CHECK(r[0].score == 0.87);
     CHECK(read_res("[]").empty());
+    // An integral float is the integer id, as in Python.
+    CHECK(read_res(R"([{"image_id": 3.0, "category_id": 1e1, "bbox": [0, 0, 1, 1], "score": 1}])")[0].category_id == 10);
 }
 
 TEST_CASE("coco_dataset: bad annotations name the file, the entry and why") {

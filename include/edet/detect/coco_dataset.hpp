@@ -11,10 +11,10 @@
 //     [{"image_id": 397133, "category_id": 18, "bbox": [x, y, w, h], "score": 0.87}, ...]
 //
 // Both files usually come from somewhere else, so every entry is checked and a bad one is an
-// edet::Error naming the file, the entry ("annotations[12]") and why. Ids are JSON
-// integers; boxes four finite numbers with w, h >= 0; "area" finite and >= 0; "iscrowd"
-// 0, 1, false or true; scores finite. Members we do not use (segmentation, name, file_name)
-// are not read.
+// edet::Error naming the file, the entry ("annotations[12]") and why. Ids are integers
+// (7 or 7.0, equal in Python too; not "7"); boxes four finite numbers with w, h >= 0;
+// "area" finite and >= 0; "iscrowd" 0, 1, false or true; scores finite. Members we do not
+// use (segmentation, name, file_name) are not read.
 //
 // What pycocotools does with these entries, and we with it:
 //   - a result is given area = w * h, iscrowd 0 and id = its position + 1 (COCO.loadRes);
@@ -113,8 +113,11 @@ public:
     }
     std::int64_t id(const char* key) const {
         const io::json::Value& m = member(key);
-        if (!m.is_int64()) error(cat("\"", key, "\" must be an integer, got ", describe(m)));
-        return m.as_int64();
+        if (m.is_int64()) return m.as_int64();
+        // 7.0 is id 7 for pycocotools too (Python's 7.0 == 7 as a dict key).
+        if (m.is_number() && std::abs(m.as_number()) <= 9007199254740992.0 && m.as_number() == std::floor(m.as_number()))
+            return static_cast<std::int64_t>(m.as_number());
+        error(cat("\"", key, "\" must be an integer, got ", describe(m)));
     }
     double finite(const char* key) const {
         const io::json::Value& m = member(key);
