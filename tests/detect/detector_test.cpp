@@ -67,7 +67,7 @@ edet::io::Image test_image(int w, int h) {
 
 // The message of the edet::Error `f` throws, or "(no error)".
 template <class F>
-std::string error_of(F&& f) {
+std::string option_error(F&& f) {
     try {
         f();
     } catch (const edet::Error& e) {
@@ -195,13 +195,13 @@ TEST_CASE("detector: options outside their ranges are edet::Errors naming the fi
     for (const Case& c : bad) {
         edet::DetectOptions o;
         c.change(o);
-        const std::string detect_error = error_of([&] { det.detect(img, o); });
+        const std::string detect_error = option_error([&] { det.detect(img, o); });
         CAPTURE(detect_error);
         CHECK(detect_error.find(std::string("DetectOptions::") + c.field) != std::string::npos);
-        const std::string batch_error = error_of([&] { det.detect_batch({img, img}, o); });
+        const std::string batch_error = option_error([&] { det.detect_batch({img, img}, o); });
         CHECK(batch_error.find(c.field) != std::string::npos);
         edet::Tensor<float> input(edet::Shape{1, 128, 128, 3});
-        const std::string tensor_error = error_of([&] { det.detect_tensor(input.view(), o); });
+        const std::string tensor_error = option_error([&] { det.detect_tensor(input.view(), o); });
         CHECK(tensor_error.find(c.field) != std::string::npos);
     }
     // The edges of every range are accepted.
@@ -212,12 +212,12 @@ TEST_CASE("detector: options outside their ranges are edet::Errors naming the fi
     o.threads = 2;
     o.allow_classes = {1, 90};
     o.deny_classes = {90};
-    CHECK(error_of([&] { det.detect(img, o); }) == "(no error)");
+    CHECK(option_error([&] { det.detect(img, o); }) == "(no error)");
     o = {};
     o.score_threshold = 0.0f;
     o.iou_threshold = 1.0f;
     o.max_detections = 0;
-    CHECK(error_of([&] { CHECK(det.detect(img, o).empty()); }) == "(no error)");
+    CHECK(option_error([&] { CHECK(det.detect(img, o).empty()); }) == "(no error)");
 }
 
 TEST_CASE("detector: a weights file with an Inf class bias or a negative BN variance is refused at load") {
@@ -251,7 +251,7 @@ TEST_CASE("detector: a weights file with an Inf class bias or a negative BN vari
         }
         const std::string path = tmp / "bad.safetensors";
         edet::io::write_safetensors(path, entries, {{"model", "tf_efficientdet_lite0"}});
-        const std::string error = error_of([&] { edet::Detector::load(path, "", 128, 128); });
+        const std::string error = option_error([&] { edet::Detector::load(path, "", 128, 128); });
         CAPTURE(error);
         CHECK(error.find("tensor '" + c.tensor + "'") != std::string::npos);
         CHECK(error.find(path) != std::string::npos);
