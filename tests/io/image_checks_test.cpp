@@ -230,6 +230,16 @@ TEST_CASE("image checks: JPEG Huffman, quantisation, frame and scan headers") {
         b.resize(b.size() - 2);
         check_refused(b, "truncated JPEG (no end-of-image marker after the last scan)");
     }
+    SUBCASE("a scan cut short and closed with an end-of-image marker") {
+        Bytes b = good;
+        const std::size_t sof = jpeg_marker(b, 0xC0);
+        put_be16(b, sof + 5, 64);  // 64x64: 64 blocks, at least 8 bytes of data
+        put_be16(b, sof + 7, 64);
+        const std::size_t sos = jpeg_marker(b, 0xDA);
+        b.resize(sos + 2 + ((std::size_t(b[sos + 2]) << 8) | b[sos + 3]) + 5);
+        b.insert(b.end(), {0xFF, 0xD9});
+        check_refused(b, "JPEG scans: a scan codes 64 blocks of 8x8 in 5 bytes");
+    }
     SUBCASE("lossless and arithmetic coding") {
         Bytes b = good;
         b[jpeg_marker(b, 0xC0) + 1] = 0xC3;

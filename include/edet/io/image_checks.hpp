@@ -17,8 +17,9 @@
 //                  "JPEG SOS"      after the SOF; length 6+2*components; components exist,
 //                                  each once; Huffman tables it uses were defined; spectral
 //                                  selection valid (baseline 0..63, progressive DC or AC);
-//                  "JPEG scans"    every component has a (DC) scan, so the file codes every
-//                                  8x8 block with at least one bit;
+//                  "JPEG scans"    every component has a (DC) scan, and each such scan has at
+//                                  least one bit of data per 8x8 block it codes (so missing
+//                                  data is not invented);
 //                  "JPEG size"     area <= kJpegPixelsPerByte * file size (that bit per block);
 //                  "truncated JPEG (no end-of-image marker after the last scan)".
 //                  The whole file is walked, progressive scans and the tables between them.
@@ -259,6 +260,32 @@ inline void check_jpeg(const std::uint8_t* p, std::size_t n, const std::string& 
                 if (ss == 0 && ah == 0) comp[c].has_scan = true;
             }
             have_scan = true;
+            // 8x8 blocks this scan codes when it codes DC (baseline, or a progressive first DC
+            // scan): each takes at least one bit (a Huffman code), so the scan's data must
+            // have blocks/8 bytes. stb would pad missing data with zeros and invent the rest.
+            std::uint64_t blocks = 0;
+            if (ss == 0 && ah == 0) {
+                int hmax = 1, vmax = 1;
+                for (int c = 0; c < ncomp; ++c) {
+                    hmax = comp[c].h > hmax ? comp[c].h : hmax;
+                    vmax = comp[c].v > vmax ? comp[c].v : vmax;
+                }
+                const std::uint64_t fw = std::uint64_t(facts.width), fh = std::uint64_t(facts.height);
+                for (int c = 0; c < ncomp; ++c) {
+                    if (!used[c]) continue;
+                    const std::uint64_t hc = std::uint64_t(comp[c].h), vc = std::uint64_t(comp[c].v);
+                    if (ns == 1) {  // non-interleaved: the component's own blocks
+                        const std::uint64_t cw = (fw * hc + std::uint64_t(hmax) - 1) / std::uint64_t(hmax);
+                        const std::uint64_t chh = (fh * vc + std::uint64_t(vmax) - 1) / std::uint64_t(vmax);
+                        blocks += ((cw + 7) / 8) * ((chh + 7) / 8);
+                    } else {  // interleaved: h*v blocks in every MCU
+                        const std::uint64_t mcux = (fw + 8 * std::uint64_t(hmax) - 1) / (8 * std::uint64_t(hmax));
+                        const std::uint64_t mcuy = (fh + 8 * std::uint64_t(vmax) - 1) / (8 * std::uint64_t(vmax));
+                        blocks += mcux * mcuy * hc * vc;
+                    }
+                }
+            }
+            const std::size_t data_start = pos;
             // Entropy-coded data: FF 00 is a stuffed FF byte and FF D0..D7 a restart marker;
             // any other FF xx (after fill FFs) is the next marker.
             for (;;) {
@@ -280,6 +307,10 @@ inline void check_jpeg(const std::uint8_t* p, std::size_t n, const std::string& 
                 }
                 break;  // pos is at the FF of the next marker
             }
+            const std::uint64_t data_bytes = pos - data_start;
+            if (data_bytes * 8 < blocks)
+                fail("image", name, cat("JPEG scans: a scan codes ", blocks, " blocks of 8x8 in ", data_bytes,
+                                        " bytes of data (each block needs at least one bit; truncated?)", where(at)));
         } else if (m == 0xDD) {  // DRI
             if (len != 4) fail("image", name, cat("JPEG segment: DRI of length ", len, " (must be 4)", where(at)));
         }
