@@ -3,9 +3,11 @@
 // work, equal to coco_results_json of the images that succeeded, never half-written.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,11 @@
 #include "edet/io/image.hpp"
 #include "edet/io/json.hpp"
 #include "edet/io/safetensors.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "test_util.hpp"
 #include "tools/tool_runner.hpp"
 
@@ -318,5 +325,53 @@ TEST_CASE("edet-detect: a --json write that fails (file size limit, as a full di
     CHECK(via_link.exit_code == 0);
     CHECK(std::filesystem::is_symlink(link));
     CHECK(read_json(json_path).size() == 100);
+    CHECK(temp_files(tmp.path().string()).empty());
+}
+
+TEST_CASE("edet-detect: each image's results are in the temporary file as soon as the image completes" *
+          doctest::test_suite("parity")) {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    if (detect.empty()) return;
+    edet_test::TempDir tmp;
+    // The second image is a FIFO: the tool blocks opening it until this test opens the
+    // other end, so the test looks at the temporary file while the run is midway.
+    const std::string a = example("astronaut.png"), c = example("coffee.png"), fifo = tmp / "fifo.png";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const std::string json_path = tmp / "results.json";
+    const edet_test::RunningTool t = edet_test::start_tool(
+        {detect, "--weights", lite0_weights(), "--score", "0", "--quiet", "--json", json_path, a, fifo, c}, tmp);
+    int fd = -1;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (fd < 0 && std::chrono::steady_clock::now() < deadline) {
+        fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // ENXIO until the tool has it open for reading
+        if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (fd >= 0) {
+        const std::string partial = edet_test::read_text(json_path + ".tmp." + std::to_string(t.pid));
+        CHECK_FALSE(std::filesystem::exists(json_path));  // not before the run completes
+        json::Value so_far;
+        bool parsed = false;
+        try {  // (no REQUIRE or throw here: the tool waits on the FIFO until it is closed below)
+            so_far = json::parse(partial + "]", "partial results");
+            parsed = true;
+        } catch (const std::exception& e) {
+            MESSAGE("partial results: " << e.what());
+        }
+        CHECK(parsed);
+        if (parsed) {
+            CHECK(so_far.size() == 100);
+            CHECK(file_names(so_far) == std::vector<std::string>{a});
+        }
+        CHECK(::write(fd, "not an image", 12) == 12);
+        ::close(fd);
+    } else {
+        MESSAGE("the tool never opened the FIFO; the mid-run check did not run");
+    }
+    const edet_test::RunResult r = edet_test::wait_tool(t);
+    CAPTURE(r.err);
+    CHECK(fd >= 0);
+    CHECK(r.exit_code == 1);
+    CHECK(edet_test::contains(r.err, "FAILED " + fifo));
+    CHECK(file_names(read_json(json_path)) == std::vector<std::string>{a, c});
     CHECK(temp_files(tmp.path().string()).empty());
 }

@@ -68,21 +68,27 @@ struct RunLimits {
     long long max_file_bytes = -1;
 };
 
-// Runs argv[0] with the arguments (no shell), stdout and stderr captured through files in
-// `tmp`, and waits for it.
-inline RunResult run_tool(const std::vector<std::string>& argv, const TempDir& tmp, const RunLimits& limits = {}) {
+// A tool started by start_tool and not yet waited for.
+struct RunningTool {
+    pid_t pid = -1;
+    std::string out_path, err_path;
+};
+
+// Starts argv[0] with the arguments (no shell), stdout and stderr going to files in `tmp`.
+inline RunningTool start_tool(const std::vector<std::string>& argv, const TempDir& tmp, const RunLimits& limits = {}) {
     static int counter = 0;
     const std::string tag = std::to_string(++counter);
-    const std::string out_path = tmp / ("stdout." + tag), err_path = tmp / ("stderr." + tag);
+    RunningTool t;
+    t.out_path = tmp / ("stdout." + tag);
+    t.err_path = tmp / ("stderr." + tag);
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    RunResult r;
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    t.pid = ::fork();
+    REQUIRE(t.pid >= 0);
+    if (t.pid == 0) {
+        const int out = ::open(t.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        const int err = ::open(t.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(127);
         if (limits.max_file_bytes >= 0) {
             std::signal(SIGXFSZ, SIG_IGN);  // an ignored signal stays ignored across execv
@@ -93,13 +99,25 @@ inline RunResult run_tool(const std::vector<std::string>& argv, const TempDir& t
         ::execv(args[0], args.data());
         ::_exit(127);
     }
+    return t;
+}
+
+// Waits for a started tool and collects its exit status and output.
+inline RunResult wait_tool(const RunningTool& t) {
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) FAIL("waitpid failed for " << argv[0]);
+    while (::waitpid(t.pid, &status, 0) < 0)
+        if (errno != EINTR) FAIL("waitpid failed for pid " << t.pid);
+    RunResult r;
     if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    r.out = read_text(out_path);
-    r.err = read_text(err_path);
+    r.out = read_text(t.out_path);
+    r.err = read_text(t.err_path);
     return r;
+}
+
+// Runs argv[0] with the arguments (no shell), stdout and stderr captured through files in
+// `tmp`, and waits for it.
+inline RunResult run_tool(const std::vector<std::string>& argv, const TempDir& tmp, const RunLimits& limits = {}) {
+    return wait_tool(start_tool(argv, tmp, limits));
 }
 
 inline bool contains(const std::string& haystack, const std::string& needle) {
