@@ -6,9 +6,12 @@
 //   std::fputs(coco_summary(ev).c_str(), stdout);   // pycocotools' 12 lines
 //   ev.stats[0];                                     // AP @[.50:.95], area all, 100 dets
 //
-// The numbers are pycocotools' (cocoapi 2.0, iouType "bbox", the default Params) to float64
-// rounding: the tests compare them with pycocotools' own output on generated cases. The
-// computation, in pycocotools' terms:
+// The numbers are pycocotools' (cocoapi 2.0, iouType "bbox", the default Params), bit for
+// bit on every case tried: the same floating-point operations in the same order, down to
+// numpy's pairwise summation in the means (so a value on a rounding tie prints as
+// pycocotools prints it). tests/data/coco holds generated cases with pycocotools' answers;
+// compare_random_cases.py beside them checks random ones. The computation, in
+// pycocotools' terms:
 //
 //  evaluate (per category k, image i, area range a; the detections of (i, k) sorted by
 //  score, highest first, ties in file order, and cut to the largest maxDets):
@@ -19,7 +22,7 @@
 //     (small: area <= 32^2, medium: 32^2 <= area <= 96^2, large: area >= 96^2; both bounds
 //     inclusive, so an area of exactly 32^2 is small and medium).
 //   - at each IoU threshold t (.50, .55, ..., .95) each detection in turn takes the ground
-//     truth it overlaps most (IoU >= t; of equals the later one), not-ignored ones first:
+//     truth it overlaps most (IoU >= t; of equal IoUs the later box), not-ignored ones first:
 //     a box already taken is skipped unless it is a crowd (a crowd region is never used
 //     up), and once a not-ignored box is held an ignored one cannot replace it.
 //     A detection matched to an ignored box is ignored; an unmatched detection whose own
@@ -37,9 +40,9 @@
 // Which maxDets each of the 12 numbers uses is fixed by pycocotools' summarize(), whatever
 // the list: AP uses the entry equal to 100 (-1 when 100 is not in the list), AP50, AP75,
 // APs/m/l, AR100 (printed with the third value) and ARs/m/l use the third smallest value,
-// AR1 the smallest and AR10 the second. So the list needs at least three distinct values;
-// we sort it as pycocotools does and refuse fewer than three or repeated values (pycocotools
-// fails on fewer than three).
+// AR1 the smallest and AR10 the second; per_category_ap uses the largest. So the list needs
+// at least three distinct values: we sort it as pycocotools does and refuse fewer than three
+// (pycocotools fails on them) or repeated values.
 //
 // Deliberately the same as pycocotools, though odd:
 //   - // parity: a detection matched to a ground truth whose id is 0 counts as unmatched
