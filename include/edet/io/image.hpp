@@ -32,6 +32,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "edet/core/error.hpp"
@@ -91,11 +92,26 @@
 #pragma GCC diagnostic pop
 #endif
 
-// stb 2.28 renamed stbi__unpremultiply_on_load_thread to this; if the next line fails to
-// compile, an older stb_image.h (Debian's 2.27) was included instead of third_party/stb's:
-// put edet's third_party directory on the include path (the CMake target does).
-static_assert(sizeof(&stbi_set_unpremultiply_on_load_thread) > 0,
-              "edet needs the vendored stb_image v2.30 (third_party/stb/stb_image.h)");
+// The stb_image.h compiled above must be the vendored v2.30, not Debian's 2.27 found as
+// /usr/include/stb/stb_image.h when third_party/ is missing from the include path. 2.28
+// added the internal stbi__addints_valid(int, int) (the JPEG DC overflow check); if it is
+// absent, the call below picks this catch-all template instead and the static_assert fires.
+namespace edet_stb_version_check {
+struct Missing {};
+template <class... Args>
+Missing stbi__addints_valid(Args...);
+}  // namespace edet_stb_version_check
+namespace edet_stb_version_probe {
+// Unqualified lookup reaches the global namespace, where the using-directive adds the
+// template beside stb's function; overload resolution prefers stb's non-template.
+constexpr bool vendored_stb_image() {
+    using namespace edet_stb_version_check;
+    return !std::is_same<decltype(stbi__addints_valid(1, 2)), edet_stb_version_check::Missing>::value;
+}
+}  // namespace edet_stb_version_probe
+static_assert(edet_stb_version_probe::vendored_stb_image(),
+              "edet needs the vendored stb_image v2.30 (third_party/stb/stb_image.h): put edet's third_party "
+              "directory on the include path before /usr/include (the edet::edet CMake target does)");
 
 EDET_NAMESPACE_BEGIN
 namespace io {
