@@ -12,12 +12,12 @@ namespace json = edet::io::json;
 
 namespace {
 
-CocoDataset read_ds(const std::string& text) { return read_coco_dataset(json::parse(text, "ann.json"), "ann.json"); }
-std::vector<CocoResult> read_res(const std::string& text) { return read_coco_results(json::parse(text, "res.json"), "res.json"); }
+CocoDataset read_coco_ds(const std::string& text) { return read_coco_dataset(json::parse(text, "ann.json"), "ann.json"); }
+std::vector<CocoResult> read_coco_res(const std::string& text) { return read_coco_results(json::parse(text, "res.json"), "res.json"); }
 
 // The message of the edet::Error `f` throws ("" if none).
 template <class F>
-std::string error_of(F f) {
+std::string coco_error_of(F f) {
     try {
         f();
     } catch (const edet::Error& e) {
@@ -26,7 +26,7 @@ std::string error_of(F f) {
     return "";
 }
 
-const char* kGood = R"({"info": {}, "images": [{"id": 3, "width": 9}, {"id": 1}], "categories": [{"id": 18, "name": "dog"}],
+const char* kGoodCocoAnnotations = R"({"info": {}, "images": [{"id": 3, "width": 9}, {"id": 1}], "categories": [{"id": 18, "name": "dog"}],
   "annotations": [{"id": 5, "image_id": 3, "category_id": 18, "bbox": [1, 2.5, 30, 40], "area": 900.5, "iscrowd": 0,
                    "segmentation": [[1, 2, 3, 4]]},
                   {"id": 6, "image_id": 1, "category_id": 18, "bbox": [0, 0, 0, 0], "area": 0, "iscrowd": true}]})";
@@ -34,7 +34,7 @@ const char* kGood = R"({"info": {}, "images": [{"id": 3, "width": 9}, {"id": 1}]
 }  // namespace
 
 TEST_CASE("coco_dataset: a well-formed annotations file") {
-    const CocoDataset d = read_ds(kGood);
+    const CocoDataset d = read_coco_ds(kGoodCocoAnnotations);
     CHECK(d.image_ids == std::vector<std::int64_t>{3, 1});
     CHECK(d.category_ids == std::vector<std::int64_t>{18});
     REQUIRE(d.annotations.size() == 2);
@@ -53,14 +53,14 @@ TEST_CASE("coco_dataset: a well-formed annotations file") {
 
 TEST_CASE("coco_dataset: results, including an empty list") {
     const std::vector<CocoResult> r =
-        read_res(R"([{"image_id": 3, "category_id": 18, "bbox": [-1.5, 2, 3, 4], "score": 0.87, "file_name": "x.jpg"}])");
+        read_coco_res(R"([{"image_id": 3, "category_id": 18, "bbox": [-1.5, 2, 3, 4], "score": 0.87, "file_name": "x.jpg"}])");
     REQUIRE(r.size() == 1);
     CHECK(r[0].image_id == 3);
     CHECK(r[0].bbox.x == -1.5);  // a box may start outside the image
     CHECK(r[0].score == 0.87);
-    CHECK(read_res("[]").empty());
+    CHECK(read_coco_res("[]").empty());
     // An integral float is the integer id, as in Python.
-    CHECK(read_res(R"([{"image_id": 3.0, "category_id": 1e1, "bbox": [0, 0, 1, 1], "score": 1}])")[0].category_id == 10);
+    CHECK(read_coco_res(R"([{"image_id": 3.0, "category_id": 1e1, "bbox": [0, 0, 1, 1], "score": 1}])")[0].category_id == 10);
 }
 
 TEST_CASE("coco_dataset: bad annotations name the file, the entry and why") {
@@ -95,7 +95,7 @@ TEST_CASE("coco_dataset: bad annotations name the file, the entry and why") {
     };
     for (const auto& c : cases) {
         CAPTURE(c.text);
-        const std::string msg = error_of([&] { read_ds(c.text); });
+        const std::string msg = coco_error_of([&] { read_coco_ds(c.text); });
         CHECK(msg.find("ann.json") != std::string::npos);
         CHECK_MESSAGE(msg.find(c.want) != std::string::npos, msg);
     }
@@ -117,19 +117,19 @@ TEST_CASE("coco_dataset: bad results name the file, the entry and why") {
     };
     for (const auto& c : cases) {
         CAPTURE(c.text);
-        const std::string msg = error_of([&] { read_res(c.text); });
+        const std::string msg = coco_error_of([&] { read_coco_res(c.text); });
         CHECK(msg.find("res.json") != std::string::npos);
         CHECK_MESSAGE(msg.find(c.want) != std::string::npos, msg);
     }
     // Not JSON at all (NaN and 1e999 have no JSON form): the parser's error, naming the file.
-    CHECK(error_of([] { read_res(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": NaN}])"); })
+    CHECK(coco_error_of([] { read_coco_res(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": NaN}])"); })
               .find("res.json") != std::string::npos);
-    CHECK(error_of([] { read_res(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1e999, 1], "score": 1}])"); })
+    CHECK(coco_error_of([] { read_coco_res(R"([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1e999, 1], "score": 1}])"); })
               .find("out of range") != std::string::npos);
 }
 
 TEST_CASE("coco_dataset: files") {
-    const std::string msg = error_of([] { load_coco_dataset("/nonexistent/ann.json"); });
+    const std::string msg = coco_error_of([] { load_coco_dataset("/nonexistent/ann.json"); });
     CHECK(msg.find("/nonexistent/ann.json") != std::string::npos);
     CHECK(msg.find("cannot open") != std::string::npos);
 }
