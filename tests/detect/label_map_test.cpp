@@ -10,7 +10,7 @@
 using edet::detect::LabelMap;
 
 namespace {
-std::string error_of(const std::string& text) {
+std::string label_error_of(const std::string& text) {
     try {
         LabelMap::from_text(text, "test-labels");
     } catch (const edet::Error& e) {
@@ -75,17 +75,17 @@ TEST_CASE("label_map: the shared custom fixture's labels.json" * doctest::test_s
 }
 
 TEST_CASE("label_map: bad label files are refused with the reason") {
-    CHECK(error_of("").find("holds no names") != std::string::npos);
-    CHECK(error_of("# only a comment\n\n").find("holds no names") != std::string::npos);
-    CHECK(error_of("cat\ndog\nCat\n").find("'Cat' appears twice") != std::string::npos);
-    CHECK(error_of("{\"categories\": []}").find("empty") != std::string::npos);
-    CHECK(error_of("{\"images\": []}").find("no \"categories\"") != std::string::npos);
-    CHECK(error_of("{\"categories\": [{\"id\": 1}]}").find("categories[0] needs") != std::string::npos);
-    CHECK(error_of("{\"categories\": [{\"id\": 1.5, \"name\": \"a\"}]}").find("categories[0] needs") != std::string::npos);
-    CHECK(error_of("{\"categories\": [{\"id\": 0, \"name\": \"a\"}]}").find("has id 0") != std::string::npos);
-    CHECK(error_of("{\"categories\": [{\"id\": 3, \"name\": \"a\"}, {\"id\": 3, \"name\": \"b\"}]}")
+    CHECK(label_error_of("").find("holds no names") != std::string::npos);
+    CHECK(label_error_of("# only a comment\n\n").find("holds no names") != std::string::npos);
+    CHECK(label_error_of("cat\ndog\nCat\n").find("'Cat' appears twice") != std::string::npos);
+    CHECK(label_error_of("{\"categories\": []}").find("empty") != std::string::npos);
+    CHECK(label_error_of("{\"images\": []}").find("no \"categories\"") != std::string::npos);
+    CHECK(label_error_of("{\"categories\": [{\"id\": 1}]}").find("categories[0] needs") != std::string::npos);
+    CHECK(label_error_of("{\"categories\": [{\"id\": 1.5, \"name\": \"a\"}]}").find("categories[0] needs") != std::string::npos);
+    CHECK(label_error_of("{\"categories\": [{\"id\": 0, \"name\": \"a\"}]}").find("has id 0") != std::string::npos);
+    CHECK(label_error_of("{\"categories\": [{\"id\": 3, \"name\": \"a\"}, {\"id\": 3, \"name\": \"b\"}]}")
               .find("id 3 appears twice") != std::string::npos);
-    CHECK(error_of("{\"categories\": [{\"id\": 3, \"name\": \" \"}]}").find("empty name") != std::string::npos);
-    CHECK(error_of("{\"categories\": [").find("test-labels") != std::string::npos);  // malformed JSON names the file
+    CHECK(label_error_of("{\"categories\": [{\"id\": 3, \"name\": \" \"}]}").find("empty name") != std::string::npos);
+    CHECK(label_error_of("{\"categories\": [").find("test-labels") != std::string::npos);  // malformed JSON names the file
     CHECK_THROWS_AS(LabelMap::from_file("/nonexistent/labels.txt"), edet::Error);
 }

@@ -31,7 +31,7 @@ std::string heads_file(const edet_test::TempDir& dir, const std::string& name, i
     return path;
 }
 
-std::string error_of(const ModelDescription& d, const std::string& path) {
+std::string description_error_of(const ModelDescription& d, const std::string& path) {
     try {
         resolve_model(d, *edet::io::SafeTensorsFile::open(path), path);
     } catch (const edet::Error& e) {
@@ -84,7 +84,7 @@ TEST_CASE("model_description: a custom model, and descriptions that do not fit i
     ModelDescription no_anchors = d;
     no_anchors.num_scales = 0;
     no_anchors.aspect_ratios.clear();
-    std::string e = error_of(no_anchors, path);
+    std::string e = description_error_of(no_anchors, path);
     CHECK(e.find("box_net.predict.conv_pw.weight") != std::string::npos);
     CHECK(e.find("[24, 64, 1, 1]") != std::string::npos);
     CHECK(e.find("implies [36, 64, 1, 1]") != std::string::npos);
@@ -92,27 +92,27 @@ TEST_CASE("model_description: a custom model, and descriptions that do not fit i
     // A class count that is not the head's.
     ModelDescription four = d;
     four.num_classes = 4;
-    e = error_of(four, path);
+    e = description_error_of(four, path);
     CHECK(e.find("class_net.predict.conv_pw.weight") != std::string::npos);
     CHECK(e.find("implies [24, 64, 1, 1]") != std::string::npos);
     CHECK(e.find("the weights hold 3 classes") != std::string::npos);
     // Labels for another count.
     ModelDescription two = d;
     two.labels = LabelMap::from_list("apple,banana");
-    CHECK(error_of(two, path).find("names 2 classes but the network predicts 3") != std::string::npos);
+    CHECK(description_error_of(two, path).find("names 2 classes but the network predicts 3") != std::string::npos);
     // Out-of-range fields.
     ModelDescription big = d;
     big.image_height = 8192;
-    CHECK(error_of(big, path).find("outside [32, 4096]") != std::string::npos);
+    CHECK(description_error_of(big, path).find("outside [32, 4096]") != std::string::npos);
     ModelDescription half = d;
     half.image_width = 0;
-    CHECK(error_of(half, path).find("both height and width") != std::string::npos);
+    CHECK(description_error_of(half, path).find("both height and width") != std::string::npos);
     ModelDescription unnamed = d;
     unnamed.variant.clear();
-    CHECK(error_of(unnamed, path).find("give the published variant") != std::string::npos);
+    CHECK(description_error_of(unnamed, path).find("give the published variant") != std::string::npos);
     ModelDescription unknown = d;
     unknown.variant = "tf_efficientdet_d9";
-    CHECK(error_of(unknown, path).find("unknown") != std::string::npos);
+    CHECK(description_error_of(unknown, path).find("unknown") != std::string::npos);
 }
 
 TEST_CASE("model_description: the metadata round trip (a converted model needs no flags)") {
@@ -143,11 +143,11 @@ TEST_CASE("model_description: the metadata round trip (a converted model needs n
     CHECK(resolve_model(flags, *edet::io::SafeTensorsFile::open(path), path).max_detections == 7);
     // Malformed metadata names the key.
     const std::string bad = heads_file(dir, "bad.safetensors", 6, 3, {{"variant", "tf_efficientdet_lite0"}, {"num_scales", "two"}});
-    CHECK(error_of({}, bad).find("metadata 'num_scales'") != std::string::npos);
+    CHECK(description_error_of({}, bad).find("metadata 'num_scales'") != std::string::npos);
     const std::string bad2 = heads_file(dir, "bad2.safetensors", 6, 3,
                                         {{"variant", "tf_efficientdet_lite0"}, {"labels", "[\"a\",\"b\",\"c\"]"},
                                          {"category_ids", "[1,2]"}});
-    CHECK(error_of({}, bad2).find("metadata 'category_ids'") != std::string::npos);
+    CHECK(description_error_of({}, bad2).find("metadata 'category_ids'") != std::string::npos);
 }
 
 TEST_CASE("model_description: sizes") {
