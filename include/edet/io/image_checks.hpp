@@ -5,8 +5,9 @@
 // stb_image (third_party/stb) is a good decoder for honest files, but on hostile ones it
 // trusts the file: it allocates whatever size the header declares, pads missing data with
 // zeros, and older releases wrote past their arrays (JPEG Huffman tables, 16-bit PGM). So
-// before stb decodes anything, edet walks the file's structure itself and refuses, with an
-// edet::Error whose message starts with the name of the failed check:
+// before stb decodes anything, edet walks the file's structure itself (in time linear in the
+// file size) and refuses, with an edet::Error whose reason (Error::why) starts with the name
+// of the failed check:
 //
 //   every format   declared size: each side 1..kMaxImageSide, area <= kMaxImagePixels.
 //   JPEG           "JPEG segment"  every marker segment lies inside the file;
@@ -42,8 +43,12 @@
 //                                  LZW code size 1..8, and its LZW data long enough to
 //                                  give the frame's pixels (bound: lzw_max_pixels);
 //                  "GIF screen"    the screen (the picture returned) no larger than that
-//                                  bound either.
-//   PNM            see io/image_pnm.hpp ("PNM header", "truncated PNM"); edet decodes PNM.
+//                                  bound either: stb allocates ~9 bytes per screen pixel and
+//                                  fills what the first frame does not cover with background,
+//                                  so a huge screen around a tiny frame is invented picture.
+//   PNM            io/image_pnm.hpp: "PNM header" (numbers, maxval 1..65535, sizes),
+//                  "truncated PNM" (every sample present), "PNM samples" (none above
+//                  maxval, checked while decoding); edet decodes PNM itself, not stb.
 //
 // Formats are recognised the way stb recognises them (JPEG FF D8, PNG signature, "BM",
 // "GIF87a"/"GIF89a", "P5"/"P6"; TGA by its header fields), and a file no check recognises is
