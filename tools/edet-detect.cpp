@@ -2,6 +2,13 @@
 //
 //   edet-detect --weights tf_efficientdet_d0.safetensors street.jpg dogs/*.png
 //   edet-detect --weights W --variant tf_efficientdet_d2_ap --json results.json --list val.txt
+//   edet-detect --weights model_best.pth.tar --variant tf_efficientdet_lite0 --size 256x384
+//       --num-scales 2 --aspect-ratios 1.0,2.0,0.5 --labels instances_val.json photo.jpg
+//
+// The model flags (--variant, --size, --num-classes, --num-scales, --aspect-ratios,
+// --anchor-scale, --max, --labels, --ema, --key) are every tool's: tools/model_flags.hpp.
+// With --labels the table and drawings show the dataset's names and --json writes its
+// category ids, so the results evaluate against the same annotations (edet-eval).
 //
 // Exit status: 0 every image processed; 2 nothing was run: a usage error, or an output
 // (--json FILE, --draw DIR) that cannot be created; 1 an image (or the weights) failed: the
@@ -35,26 +42,25 @@
 #include "edet/io/checkpoint_cache.hpp"
 #include "edet/io/checkpoints.hpp"
 #include "edet/io/image.hpp"
+#include "model_flags.hpp"
 
 namespace {
 
-const char* kUsage =
+std::string usage() {
+    return std::string(
     "usage: edet-detect (--weights W | --model NAME) [options] IMAGE...\n"
     "\n"
     "Detects objects with an EfficientDet checkpoint and prints a table per image.\n"
     "\n"
-    "  --weights W        weights file (.safetensors or .pth)\n"
+    "  --weights W        weights file (.safetensors, .pth, or effdet's train.py checkpoint)\n"
     "  --model NAME       a published checkpoint by name (checkpoints.tsv), e.g. tf_efficientdet_d0:\n"
     "                     found in the cache ($EDET_HOME, else $XDG_CACHE_HOME/edet, else ~/.cache/edet),\n"
     "                     downloaded (curl/wget) and SHA-256 checked when missing\n"
     "  --offline          never download; say which URL to fetch and where to put it\n"
-    "  --variant NAME     published variant, e.g. tf_efficientdet_d0, tf_efficientdet_lite2,\n"
-    "                     tf_efficientdet_d3_ap (default: the file's __metadata__.model)\n"
     "  --score S          minimum score to report, 0..1 (default 0.4)\n"
-    "  --max N            at most N detections per image, 0..5000 (default 100)\n"
     "  --iou T            NMS IoU threshold (default 0.5)\n"
     "  --nms MODE         hard (per class, default), agnostic (across classes) or soft (gaussian)\n"
-    "  --classes LIST     only these classes, names or ids, comma separated (person,dog,18)\n"
+    "  --classes LIST     only these classes, names or category ids, comma separated (person,dog,18)\n"
     "  --json FILE        write all detections as COCO results JSON (written as images complete\n"
     "                     to FILE.tmp.<pid>, renamed to FILE at the end; checked before the first image)\n"
     "  --draw DIR         write each image with its boxes and labels into DIR\n"
@@ -63,16 +69,19 @@ const char* kUsage =
     "  --threads N        worker threads, 1 to 4 x the cores or 64 if more (default: OMP_NUM_THREADS\n"
     "                     or all cores)\n"
     "  --quiet            no per-image table\n"
-    "  -h, --help         this text\n";
+    "  -h, --help         this text\n"
+    "Model flags (a custom or converted model; defaults: the file's metadata, then the variant's):\n") +
+           edet_tools::ModelFlags::usage();
+}
 
 struct Args {
-    std::string weights, model, variant, json_path, draw_dir;
+    std::string weights, model, json_path, draw_dir;
+    edet_tools::ModelFlags flags;  // --variant --size ... --max --labels --ema --key
     bool offline = false;
     float score = 0.4f;
-    int max_det = 100;
     float iou = 0.5f;
     edet::detect::NmsMethod nms = edet::detect::NmsMethod::hard;
-    std::vector<int> classes;
+    std::vector<std::string> classes;  // names or category ids, looked up once the labels are known
     std::vector<std::string> images;
     int shard_k = 0, shard_n = 1;
     int threads = 0;
@@ -125,7 +134,7 @@ Args parse_args(int argc, char** argv) {
             return argv[++i];
         };
         if (arg == "-h" || arg == "--help") {
-            std::fputs(kUsage, stdout);
+            std::fputs(usage().c_str(), stdout);
             std::exit(0);
         } else if (arg == "--weights") {
             a.weights = value();
@@ -133,17 +142,8 @@ Args parse_args(int argc, char** argv) {
             a.model = value();
         } else if (arg == "--offline") {
             a.offline = true;
-        } else if (arg == "--variant") {
-            a.variant = value();
-            if (!edet::detect::find_variant(a.variant)) {
-                std::string known;
-                for (const auto& v : edet::detect::variants()) known += std::string(known.empty() ? "" : ", ") + v.name;
-                throw UsageError{"unknown variant '" + a.variant + "'; known: " + known};
-            }
         } else if (arg == "--score") {
             a.score = parse_float(arg, value(), 0.0f, 1.0f);
-        } else if (arg == "--max") {
-            a.max_det = parse_int(arg, value(), 0, edet::kMaxDetections);
         } else if (arg == "--iou") {
             a.iou = parse_float(arg, value(), 0.0f, 1.0f);
         } else if (arg == "--nms") {
@@ -159,11 +159,7 @@ Args parse_args(int argc, char** argv) {
                 std::size_t comma = list.find(',', start);
                 if (comma == std::string::npos) comma = list.size();
                 const std::string name = list.substr(start, comma - start);
-                if (!name.empty()) {
-                    const int id = edet::detect::coco_id(name);
-                    if (id < 0) throw UsageError{"unknown class '" + name + "' in --classes (COCO names such as person, traffic_light, or ids 1..90)"};
-                    a.classes.push_back(id);
-                }
+                if (!name.empty()) a.classes.push_back(name);
                 start = comma + 1;
             }
             if (a.classes.empty()) throw UsageError{"--classes is empty"};
@@ -184,7 +180,13 @@ Args parse_args(int argc, char** argv) {
         } else if (arg == "--quiet") {
             a.quiet = true;
         } else if (arg.size() > 1 && arg[0] == '-' && arg != "-") {
-            throw UsageError{"unknown option '" + arg + "'"};
+            bool model_flag = false;
+            try {
+                model_flag = a.flags.parse(arg, value);
+            } catch (const edet_tools::FlagError& e) {
+                throw UsageError{e.message};
+            }
+            if (!model_flag) throw UsageError{"unknown option '" + arg + "'"};
         } else {
             a.images.push_back(arg);
         }
@@ -321,7 +323,7 @@ int main(int argc, char** argv) {
     try {
         args = parse_args(argc, argv);
     } catch (const UsageError& e) {
-        std::fprintf(stderr, "edet-detect: %s\n\n%s", e.message.c_str(), kUsage);
+        std::fprintf(stderr, "edet-detect: %s\n\n%s", e.message.c_str(), usage().c_str());
         return 2;
     }
     if (args.threads > 0) edet::set_num_threads(args.threads);
@@ -355,32 +357,42 @@ int main(int argc, char** argv) {
 
     std::unique_ptr<edet::Detector> det;
     try {
+        edet::detect::ModelDescription description = args.flags.description;
         if (!args.model.empty()) {
             // By name: the cache, else a verified download (never a partial file).
             edet::io::FetchOptions fetch;
             if (args.offline) fetch.allow_download = false;
             args.weights = edet::io::resolve_checkpoint(args.model, fetch);
-            if (args.variant.empty()) args.variant = edet::io::find_checkpoint(args.model)->variant;
-        } else if (args.variant.empty()) {
-            // A release file name (tf_efficientdet_d0_34-f153e0cf.pth) names its variant.
-            if (const auto* c = edet::io::find_checkpoint(std::filesystem::path(args.weights).filename().string()))
-                args.variant = c->variant;
+            if (description.variant.empty()) description.variant = edet::io::find_checkpoint(args.model)->variant;
         }
-        det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, args.variant));
+        // Without --variant: the file's metadata, else a release file name
+        // (tf_efficientdet_d0_34-f153e0cf.pth) names it (detect::resolve_model).
+        edet::io::WeightsOptions weights;
+        weights.key = args.flags.key;
+        det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, description, weights));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "edet-detect: cannot load the weights: %s\n", e.what());
         return 1;
     }
     if (!args.quiet)
-        std::printf("# %s (%dx%d input, %s build)\n", det->variant().name, det->input_width(), det->input_height(),
-                    edet::compiled_arch());
+        std::printf("# %s (%dx%d input, %d classes%s%s, %s build)\n", det->variant().name, det->input_width(),
+                    det->input_height(), det->num_classes(), det->labels().empty() ? "" : ", labels ",
+                    det->labels().source().c_str(), edet::compiled_arch());
 
     edet::DetectOptions opt;
     opt.score_threshold = args.score;
-    opt.max_detections = args.max_det;
     opt.iou_threshold = args.iou;
     opt.nms = args.nms;
-    opt.allow_classes = args.classes;
+    for (const std::string& name : args.classes) {
+        const int k = det->class_number(name);
+        if (k < 0) {
+            std::fprintf(stderr, "edet-detect: unknown class '%s' in --classes: the model's classes are %s\n", name.c_str(),
+                         det->labels().empty() ? edet::cat("class 1 .. class ", det->num_classes()).c_str()
+                                               : edet::cat(det->labels().source(), "'s names or category ids").c_str());
+            return 2;
+        }
+        opt.allow_classes.push_back(k);
+    }
 
     const bool progress = images.size() > 1;
     const bool tty = isatty(2) != 0;
@@ -419,7 +431,7 @@ int main(int argc, char** argv) {
                 for (const auto& d : dets) {
                     char text[64];
                     std::snprintf(text, sizeof text, "%s %.2f", d.label.c_str(), static_cast<double>(d.score));
-                    items.push_back({d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.class_id, text});
+                    items.push_back({d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.class_index + 1, text});
                 }
                 edet::detect::DrawOptions dopt;
                 dopt.text_scale = std::max(1, std::min(img.width, img.height) / 400 + 1);

@@ -7,7 +7,7 @@
 //   --num-scales K          anchor scales per octave (default 3)
 //   --aspect-ratios LIST    "1.0,2.0,0.5" or x/y pairs "1.0x1.0,1.4x0.7,0.7x1.4"
 //   --anchor-scale F        anchor size in strides (default: the variant's, 3 to 5)
-//   --max N                 detections kept per image (default 100)
+//   --max N                 detections kept per image, 1..5000 (default 100)
 //   --labels FILE|LIST      class names: a text file (one a line), a COCO annotation JSON
 //                           (categories sorted by id), or a comma-separated list
 //   --ema                   a training checkpoint's EMA weights (state_dict_ema)
@@ -46,7 +46,7 @@ struct ModelFlags {
                "  --num-scales K     anchor scales per octave (default 3)\n"
                "  --aspect-ratios L  anchor aspect ratios, 1.0,2.0,0.5 or x/y pairs 1.0x1.0,1.4x0.7,0.7x1.4\n"
                "  --anchor-scale F   anchor size in strides (default: the variant's)\n"
-               "  --max N            detections kept per image (default 100)\n"
+               "  --max N            detections kept per image, 1..5000 (default 100)\n"
                "  --labels L         class names: a text file (one a line), a COCO annotation JSON\n"
                "                     (categories sorted by id) or a list a,b,c\n"
                "  --ema              a training checkpoint's EMA weights (state_dict_ema)\n"
@@ -80,7 +80,8 @@ struct ModelFlags {
                     throw FlagError{"--anchor-scale needs a number in (0, 1000], got '" + v + "'"};
                 d.anchor_scale = f;
             } else if (arg == "--max") {
-                d.max_detections = edet::detect::ModelDescription::parse_int(value(), 1, 100000, arg, "command line");
+                d.max_detections = edet::detect::ModelDescription::parse_int(value(), 1, edet::detect::kMaxDetectionsPerImage,
+                                                                             arg, "command line");
             } else if (arg == "--labels") {
                 const std::string v = value();
                 std::error_code ec;

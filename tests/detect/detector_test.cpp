@@ -183,7 +183,7 @@ TEST_CASE("detector: options outside their ranges are edet::Errors naming the fi
         {"iou_threshold", [](edet::DetectOptions& o) { o.iou_threshold = std::nanf(""); }},
         {"iou_threshold", [](edet::DetectOptions& o) { o.iou_threshold = -0.5f; }},
         {"iou_threshold", [](edet::DetectOptions& o) { o.iou_threshold = 1.01f; }},
-        {"max_detections", [](edet::DetectOptions& o) { o.max_detections = -1; }},
+        {"max_detections", [](edet::DetectOptions& o) { o.max_detections = -2; }},
         {"max_detections", [](edet::DetectOptions& o) { o.max_detections = edet::kMaxDetections + 1; }},
         {"threads", [](edet::DetectOptions& o) { o.threads = -1; }},
         {"threads", [](edet::DetectOptions& o) { o.threads = edet::max_num_threads() + 1; }},
@@ -280,4 +280,73 @@ TEST_CASE("detector: two Detectors in two threads with 1 and 2 threads agree bit
     CHECK(mismatches.load() == 0);
     CHECK(edet::detail::thread_setting().load() == 0);  // nobody changed the process default
     CHECK(edet::num_threads() == before);
+}
+
+TEST_CASE("detector: a train.py checkpoint of a custom model (3 classes, 6 anchors, 256x384, labels)" *
+          doctest::test_suite("parity")) {
+    const std::string folder = "custom/tf_efficientdet_lite0_c3_s7_256x384";
+    const std::string dir = edet_test::fixtures_dir() + "/" + folder;
+    edet::detect::ModelDescription d;
+    d.variant = "tf_efficientdet_lite0";
+    d.image_height = 256;
+    d.image_width = 384;
+    d.num_scales = 2;
+    d.aspect_ratios = edet::detect::parse_aspect_ratios("1.0,2.0,0.5");
+    d.anchor_scale = 3.0;
+    d.labels = edet::detect::LabelMap::from_file(dir + "/labels.json");
+    edet::Detector det = edet::Detector::load(dir + "/train_checkpoint.pth.tar", d);
+    REQUIRE(det.num_classes() == 3);
+    const std::vector<std::uint8_t> manifest = edet::io::read_file_bytes(dir + "/manifest.json");
+    const double noise = edet::io::json::parse(std::string(manifest.begin(), manifest.end()), "manifest")["fp32_noise_max"].as_number();
+    const double tol = std::max(1e-4, 4 * noise);
+
+    // Raw head outputs on the fixture's input.
+    const edet::Tensor<float> input = fixture_input(folder);
+    const edet::HeadOutputs& out = det.network().forward(input.view());
+    const edet_test::FixtureFile ref_out(dir + "/outputs.safetensors");
+    double worst = 0;
+    for (int l = 0; l < 5; ++l)
+        for (const char* head : {"class_out", "box_out"}) {
+            const auto ref = ref_out.read(edet::cat(head, ".", l));
+            const auto& got = std::string(head) == "class_out" ? out.class_out[std::size_t(l)] : out.box_out[std::size_t(l)];
+            const std::vector<float> ref_nhwc = edet_test::nchw_to_nhwc(ref);
+            REQUIRE(ref_nhwc.size() == got.numel());
+            double num = 0, den = 0;
+            for (std::size_t i = 0; i < ref_nhwc.size(); ++i) {
+                num = std::max(num, std::fabs(double(got.data()[i]) - ref_nhwc[i]));
+                den = std::max(den, std::fabs(double(ref_nhwc[i])));
+            }
+            worst = std::max(worst, num / den);
+        }
+    MESSAGE("custom model head outputs: worst rel error " << worst << " (tolerance " << tol << ")");
+    CHECK(worst <= tol);
+
+    // Detections on the photo, in its pixels, clipped (effdet's validate.py).
+    const edet::io::Image photo = edet::io::read_image(dir + "/coffee.png");
+    edet::DetectOptions opt;
+    const std::vector<edet::Detection> got = det.detect(photo, opt);
+    const auto ref = ref_out.read("detections").values;
+    std::size_t ref_rows = 0;
+    while (ref_rows < 100 && ref[ref_rows * 6 + 4] > 0) ++ref_rows;
+    REQUIRE(got.size() == ref_rows);
+    double max_box = 0, max_score = 0;
+    int unmatched = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        CHECK(got[i].class_id == d.labels->category_id(got[i].class_index));  // the dataset's ids: 2, 6, 8
+        double best = 1e30;
+        for (std::size_t j = 0; j < ref_rows; ++j) {
+            if (int(ref[j * 6 + 5]) != got[i].class_index + 1 || std::fabs(ref[j * 6 + 4] - got[i].score) > 1e-3) continue;
+            const float* r = &ref[j * 6];
+            best = std::min(best, std::max({std::fabs(double(got[i].box.x1) - r[0]), std::fabs(double(got[i].box.y1) - r[1]),
+                                            std::fabs(double(got[i].box.x2) - r[2]), std::fabs(double(got[i].box.y2) - r[3])}));
+        }
+        if (best > 1e29) ++unmatched;
+        else max_box = std::max(max_box, best);
+        max_score = std::max(max_score, std::fabs(double(got[i].score) - ref[i * 6 + 4]));
+    }
+    MESSAGE("custom model detections: " << got.size() << " rows, unmatched " << unmatched << ", max box error " << max_box
+                                         << " px, max score error " << max_score);
+    CHECK(unmatched == 0);
+    CHECK(max_box <= tol * std::max(photo.width, photo.height));
+    CHECK(max_score <= tol);
 }

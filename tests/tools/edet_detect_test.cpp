@@ -183,15 +183,17 @@ TEST_CASE("edet-detect: usage errors exit 2, unloadable weights exit 1") {
         {{"--weights", "w", "--score", "nan", image}, "--score"},
         {{"--weights", "w", "--iou", "-0.1", image}, "--iou"},
         {{"--weights", "w", "--iou", "nan", image}, "--iou"},
-        {{"--weights", "w", "--max", "5001", image}, "--max needs an integer in [0, 5000]"},
+        {{"--weights", "w", "--max", "5001", image}, "--max: '5001' is not an integer in [1, 5000]"},
+        {{"--weights", "w", "--num-scales", "0", image}, "--num-scales"},
+        {{"--weights", "w", "--aspect-ratios", "1.0,x", image}, "--aspect-ratios"},
+        {{"--weights", "w", "--size", "384x", image}, "--size"},
+        {{"--weights", "w", "--labels", "no_such_file", image}, "--labels 'no_such_file': no such file"},
         {{"--weights", "w", "--threads", "0", image}, "--threads"},
         // The library's rule (edet::max_num_threads(): 4 x the cores, at least 64).
         {{"--weights", "w", "--threads", std::to_string(edet::max_num_threads() + 1), image},
          "--threads needs an integer in [1, " + std::to_string(edet::max_num_threads()) + "]"},
-        {{"--weights", "w", "--classes", "91", image}, "unknown class '91'"},
-        {{"--weights", "w", "--variant", "tf_efficientdet_d9", image}, "unknown variant"},
+        {{"--weights", "w", "--variant", "tf_efficientdet_d9", image}, "'tf_efficientdet_d9': unknown"},
         {{"--weights", "w", "--nms", "fuzzy", image}, "--nms"},
-        {{"--weights", "w", "--classes", "unicorn", image}, "unknown class 'unicorn'"},
     };
     for (const Case& c : cases) {
         std::vector<std::string> argv{detect};
@@ -207,6 +209,71 @@ TEST_CASE("edet-detect: usage errors exit 2, unloadable weights exit 1") {
     const edet_test::RunResult r = edet_test::run_tool({detect, "--weights", bad, image}, tmp);
     CHECK(r.exit_code == 1);
     CHECK(edet_test::contains(r.err, bad));
+}
+
+TEST_CASE("edet-detect: --classes are the model's names or category ids, checked once it is loaded" *
+          doctest::test_suite("parity")) {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    if (detect.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string image = example("astronaut.png");
+    for (const char* bad : {"91", "unicorn"}) {
+        const edet_test::RunResult r =
+            edet_test::run_tool({detect, "--weights", lite0_weights(), "--classes", bad, "--quiet", image}, tmp);
+        CAPTURE(r.err);
+        CHECK(r.exit_code == 2);
+        CHECK(edet_test::contains(r.err, std::string("unknown class '") + bad + "'"));
+    }
+    const std::string json = tmp / "person.json";
+    const edet_test::RunResult ok = edet_test::run_tool(
+        {detect, "--weights", lite0_weights(), "--classes", "person,18", "--score", "0", "--quiet", "--json", json, image}, tmp);
+    CAPTURE(ok.err);
+    REQUIRE(ok.exit_code == 0);
+    const edet::io::json::Value results = edet::io::json::parse(edet_test::read_text(json), "results");
+    for (const auto& e : results.as_array()) {
+        const std::int64_t id = e["category_id"].as_int64();
+        CHECK((id == 1 || id == 18));
+    }
+}
+
+TEST_CASE("edet-detect: a custom model from its train.py checkpoint, with the dataset's names and ids" *
+          doctest::test_suite("parity")) {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    const std::string convert = edet_test::tool_path("edet-convert");
+    if (detect.empty() || convert.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string dir = edet_test::fixtures_dir() + "/custom/tf_efficientdet_lite0_c3_s7_256x384/";
+    const std::vector<std::string> model = {"--variant", "tf_efficientdet_lite0", "--size", "256x384", "--num-scales", "2",
+                                            "--aspect-ratios", "1.0,2.0,0.5", "--anchor-scale", "3", "--labels",
+                                            dir + "labels.json"};
+    std::vector<std::string> argv = {detect, "--weights", dir + "train_checkpoint.pth.tar", "--score", "0.2", "--json",
+                                     tmp / "a.json", dir + "coffee.png"};
+    argv.insert(argv.end(), model.begin(), model.end());
+    const edet_test::RunResult a = edet_test::run_tool(argv, tmp);
+    CAPTURE(a.err);
+    REQUIRE(a.exit_code == 0);
+    CHECK(edet_test::contains(a.out, "3 classes"));
+    const edet::io::json::Value ra = edet::io::json::parse(edet_test::read_text(tmp / "a.json"), "a.json");
+    REQUIRE(ra.size() > 0);
+    for (const auto& e : ra.as_array()) {
+        const std::int64_t id = e["category_id"].as_int64();
+        CHECK((id == 2 || id == 6 || id == 8));  // labels.json's ids, not 1..3
+    }
+    CHECK((edet_test::contains(a.out, "apple") || edet_test::contains(a.out, "banana") || edet_test::contains(a.out, "cherry")));
+    // Converted once with the same flags, the model needs none: the same results.
+    std::vector<std::string> conv = {convert, dir + "train_checkpoint.pth.tar", tmp / "c3.safetensors"};
+    conv.insert(conv.end(), model.begin(), model.end());
+    REQUIRE(edet_test::run_tool(conv, tmp).exit_code == 0);
+    const edet_test::RunResult b = edet_test::run_tool(
+        {detect, "--weights", tmp / "c3.safetensors", "--score", "0.2", "--json", tmp / "b.json", dir + "coffee.png"}, tmp);
+    REQUIRE(b.exit_code == 0);
+    CHECK(edet_test::read_text(tmp / "b.json") == edet_test::read_text(tmp / "a.json"));
+    // Without the anchors the weights do not fit: the tensor and both shapes are named.
+    const edet_test::RunResult c = edet_test::run_tool(
+        {detect, "--weights", dir + "train_checkpoint.pth.tar", "--variant", "tf_efficientdet_lite0", dir + "coffee.png"}, tmp);
+    CHECK(c.exit_code == 1);
+    CHECK(edet_test::contains(c.err, "box_net.predict.conv_pw.weight"));
+    CHECK(edet_test::contains(c.err, "[24, 64, 1, 1]"));
 }
 
 TEST_CASE("edet-detect: an unwritable --json or --draw is refused before the weights are read, exit 2") {

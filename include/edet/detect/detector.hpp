@@ -12,6 +12,19 @@
 //   letterbox (Pillow bilinear, variant's mean/std/fill) -> network -> top-5000 ->
 //   decode -> clip to the image -> NMS -> 100 best -> scale back to image pixels.
 //
+// A custom model (other class count, anchors, input size, class names: what effdet's
+// train.py leaves behind) is described once, detect/model_description.hpp:
+//
+//   detect::ModelDescription d;
+//   d.variant = "tf_efficientdet_lite0"; d.image_height = 256; d.image_width = 384;
+//   d.num_scales = 2; d.aspect_ratios = detect::parse_aspect_ratios("1.0,2.0,0.5");
+//   d.labels = detect::LabelMap::from_file("instances_val.json");
+//   edet::Detector det = edet::Detector::load("model_best.pth.tar", d);
+//
+// Unset fields come from the file's metadata (edet-convert stores the description), then
+// the variant's published row. Detection::class_id is then the dataset's category id and
+// Detection::label its name.
+//
 // The variant is a published checkpoint name (detect/variants.hpp, incl. the `_ap` ones);
 // "" takes the weights file's __metadata__.model. A Detector is not thread-safe (the
 // network owns one activation arena); use one per thread, or detect_batch(). Detectors in
@@ -19,14 +32,19 @@
 // calling thread's call only (core/parallel.hpp, ThreadCountScope).
 #pragma once
 
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "edet/core/error.hpp"
 #include "edet/core/parallel.hpp"
 #include "edet/detect/anchors.hpp"
+#include "edet/detect/label_map.hpp"
 #include "edet/detect/labels.hpp"
+#include "edet/detect/model_description.hpp"
 #include "edet/detect/postprocess.hpp"
 #include "edet/detect/preprocess.hpp"
 #include "edet/detect/variants.hpp"
@@ -39,25 +57,28 @@
 EDET_NAMESPACE_BEGIN
 
 struct Detection {
-    detect::Box box;    // x1, y1, x2, y2 in original-image pixels (network pixels for detect_tensor)
-    float score = 0;    // 0..1
-    int class_id = 0;   // COCO category id (1..90)
-    std::string label;  // e.g. "dog"
+    detect::Box box;      // x1, y1, x2, y2 in original-image pixels (network pixels for detect_tensor)
+    float score = 0;      // 0..1
+    int class_id = 0;     // category id: COCO's (1..90), or the dataset's from the model's labels
+    std::string label;    // e.g. "dog"
+    int class_index = 0;  // the head's class channel, 0..num_classes-1
 };
 
 // Options of one detect call. Every field is checked at the call (edet::Error naming the
 // field and the value), with the ranges edet-detect's command line accepts:
 //   score_threshold, iou_threshold  in [0, 1] (NaN refused)
-//   max_detections                  in [0, kMaxDetections]
+//   max_detections                  in [0, kMaxDetections], or -1: the model's (100 unless described)
 //   threads                         in [0, max_num_threads()] (core/parallel.hpp)
 //   batch_size                      >= 1
-//   allow_classes, deny_classes     ids the network predicts, 1..num_classes (90 for COCO)
+//   allow_classes, deny_classes     class numbers 1..num_classes (class index + 1: COCO's ids for
+//                                   the 90-class models; Detector::class_number maps names and
+//                                   category ids to them)
 struct DetectOptions {
     float score_threshold = 0.0f;   // drop detections below (0 = all 100, as the reference)
-    int max_detections = 100;
+    int max_detections = -1;        // -1 = the model's (100 unless its description says)
     float iou_threshold = 0.5f;     // hard / agnostic NMS
     detect::NmsMethod nms = detect::NmsMethod::hard;
-    std::vector<int> allow_classes;  // COCO ids; empty = all
+    std::vector<int> allow_classes;  // class numbers (index + 1); empty = all
     std::vector<int> deny_classes;
     // > 0: threads for this call only, in the calling thread (a ThreadCountScope, see
     // core/parallel.hpp): other threads' calls and the process default (set_num_threads)
@@ -70,7 +91,7 @@ struct DetectOptions {
 
 // The largest max_detections accepted: the candidates NMS sees (max_detection_points of
 // every published config) are 5000.
-inline constexpr int kMaxDetections = 5000;
+inline constexpr int kMaxDetections = detect::kMaxDetectionsPerImage;
 
 class Detector {
 public:
@@ -78,30 +99,62 @@ public:
     // variant's input size (0 = the variant's); anchors follow the size.
     static Detector load(const std::string& weights_path, const std::string& variant = "", int image_height = 0,
                          int image_width = 0) {
-        const auto source = io::open_weights(weights_path);
-        // The variant: given, else the file's metadata (edet-convert writes `variant`, the
-        // fixtures `model`), else a release file name such as tf_efficientdet_d0_34-f153e0cf.pth.
-        std::string name = variant;
-        if (name.empty()) name = source->metadata("variant");
-        if (name.empty()) name = source->metadata("model");
-        if (name.empty()) {
-            const std::string file = weights_path.substr(weights_path.find_last_of('/') + 1);
-            if (const io::CheckpointInfo* c = io::find_checkpoint(file)) name = c->variant;
+        detect::ModelDescription d;
+        d.variant = variant;
+        d.image_height = image_height;
+        d.image_width = image_width;
+        return load(weights_path, d);
+    }
+
+    // Loads a model described by `description` (see the header comment); `weights` picks a
+    // training checkpoint's entry (key "state_dict_ema" for the EMA weights).
+    static Detector load(const std::string& weights_path, const detect::ModelDescription& description,
+                         const io::WeightsOptions& weights = {}) {
+        const auto source = io::open_weights(weights_path, weights);
+        detect::ResolvedModel model = detect::resolve_model(description, *source, weights_path);
+        EfficientDet net = EfficientDet::from_source(*source, model.config);
+        return Detector(std::move(model), std::move(net));
+    }
+
+    // Wraps an already built network; `variant` picks preprocessing, the network's config
+    // the anchors; labels are COCO's for 90 classes, else "class k".
+    static Detector from_network(EfficientDet net, const std::string& variant,
+                                 std::optional<detect::LabelMap> labels = std::nullopt) {
+        detect::ResolvedModel model;
+        model.variant = &detect::variant_info(variant);
+        model.config = net.config();
+        model.anchors = detect::anchor_config(model.config);
+        model.max_detections = model.config.max_detections;
+        if (labels) {
+            labels->check_class_count(net.num_classes(), "Detector::from_network");
+            model.labels = *labels;
+        } else if (net.num_classes() == detect::kCocoNumClasses) {
+            model.labels = detect::LabelMap::coco();
         }
-        if (name.empty())
-            fail("variant", weights_path,
-                 "not given and the file has no __metadata__.model; pass one of the names in detect/variants.hpp");
-        const detect::VariantInfo& v = detect::variant_info(name);
-        EfficientDet net = EfficientDet::from_source(*source, v.network, image_height, image_width);
-        return Detector(v, std::move(net));
+        model.description.variant = model.variant->name;
+        return Detector(std::move(model), std::move(net));
     }
 
-    // Wraps an already built network; `variant` picks preprocessing and anchors.
-    static Detector from_network(EfficientDet net, const std::string& variant) {
-        return Detector(detect::variant_info(variant), std::move(net));
+    const detect::VariantInfo& variant() const { return *model_.variant; }
+    // Names and category ids of the classes.
+    const detect::LabelMap& labels() const { return model_.labels; }
+    // The description in effect (the file's metadata and the variant's row filled in).
+    const detect::ModelDescription& description() const { return model_.description; }
+    int num_classes() const { return net_->num_classes(); }
+    // The class number (index + 1) DetectOptions::allow_classes takes for a class name or
+    // category id (see LabelMap::find); -1 when the model has no such class.
+    int class_number(const std::string& name_or_id) const {
+        const int k = model_.labels.find(name_or_id);
+        if (k >= 0) return k + 1;
+        if (model_.labels.empty()) {  // unnamed classes: "class 3" or "3"
+            std::string s = name_or_id;
+            if (s.compare(0, 6, "class ") == 0) s = s.substr(6);
+            char* end = nullptr;
+            const long n = std::strtol(s.c_str(), &end, 10);
+            if (!s.empty() && *end == '\0' && n >= 1 && n <= num_classes()) return static_cast<int>(n);
+        }
+        return -1;
     }
-
-    const detect::VariantInfo& variant() const { return *variant_; }
     EfficientDet& network() { return *net_; }
     const EfficientDet& network() const { return *net_; }
     // Preprocessing in use; change e.g. mode to automl here.
@@ -131,21 +184,12 @@ public:
     }
 
 private:
-    Detector(const detect::VariantInfo& v, EfficientDet net)
-        : variant_(&v), net_(std::make_unique<EfficientDet>(std::move(net))) {
-        pre_ = detect::PreprocessOptions::for_variant(v.name);
+    Detector(detect::ResolvedModel model, EfficientDet net)
+        : model_(std::move(model)), net_(std::make_unique<EfficientDet>(std::move(net))) {
+        pre_ = detect::PreprocessOptions::for_variant(model_.variant->name);
         pre_.height = net_->config().image_height;
         pre_.width = net_->config().image_width;
-        detect::AnchorConfig a;
-        a.image_height = pre_.height;
-        a.image_width = pre_.width;
-        a.min_level = net_->config().min_level;
-        a.max_level = net_->config().max_level;
-        a.num_scales = net_->config().num_scales;
-        a.anchor_scale = net_->config().anchor_scale;
-        a.aspects.clear();
-        for (const auto& r : net_->config().aspect_ratios) a.aspects.push_back({r.first, r.second});
-        anchors_ = detect::generate_anchors(a);
+        anchors_ = detect::generate_anchors(detect::anchor_config(net_->config()));
     }
 
     // Refuses options outside the ranges above (DetectOptions), naming field and value.
@@ -154,8 +198,9 @@ private:
             fail("DetectOptions::score_threshold", where, cat(opt.score_threshold, " is not in [0, 1]"));
         if (!(opt.iou_threshold >= 0.0f && opt.iou_threshold <= 1.0f))
             fail("DetectOptions::iou_threshold", where, cat(opt.iou_threshold, " is not in [0, 1]"));
-        if (opt.max_detections < 0 || opt.max_detections > kMaxDetections)
-            fail("DetectOptions::max_detections", where, cat(opt.max_detections, " is not in [0, ", kMaxDetections, "]"));
+        if (opt.max_detections < -1 || opt.max_detections > kMaxDetections)
+            fail("DetectOptions::max_detections", where,
+                 cat(opt.max_detections, " is not in [0, ", kMaxDetections, "] (or -1: the model's)"));
         if (opt.threads < 0 || opt.threads > max_num_threads())
             fail("DetectOptions::threads", where,
                  cat(opt.threads, " is not in [0, ", max_num_threads(), "] (0 = the process default; the limit is ",
@@ -172,7 +217,7 @@ private:
     detect::PostprocessOptions post_options(const DetectOptions& opt) const {
         detect::PostprocessOptions p;
         p.max_detection_points = net_->config().max_detection_points;
-        p.max_detections = opt.max_detections;
+        p.max_detections = opt.max_detections >= 0 ? opt.max_detections : std::min(model_.max_detections, kMaxDetections);
         p.iou_threshold = opt.iou_threshold;
         p.score_threshold = opt.score_threshold;
         p.nms = opt.nms;
@@ -189,7 +234,10 @@ private:
                                 out.class_max.empty() ? nullptr : &maxima);
         std::vector<Detection> dets;
         dets.reserve(rows.size());
-        for (const detect::DetectionRow& r : rows) dets.push_back(Detection{r.box, r.score, r.class_id, detect::coco_label(r.class_id)});
+        for (const detect::DetectionRow& r : rows) {
+            const int k = r.class_id - 1;  // postprocess numbers classes from 1
+            dets.push_back(Detection{r.box, r.score, model_.labels.category_id(k), model_.labels.name(k), k});
+        }
         return dets;
     }
 
@@ -227,7 +275,7 @@ private:
         return all;
     }
 
-    const detect::VariantInfo* variant_;
+    detect::ResolvedModel model_;
     std::unique_ptr<EfficientDet> net_;
     detect::PreprocessOptions pre_;
     std::vector<float> anchors_;

@@ -41,6 +41,10 @@
 EDET_NAMESPACE_BEGIN
 namespace detect {
 
+// The most detections kept per image: the candidates NMS sees (max_detection_points of
+// every published config) are 5000.
+inline constexpr int kMaxDetectionsPerImage = 5000;
+
 // The largest input side accepted (a multiple of 128 past the largest published, D7's 1536).
 inline constexpr int kMaxInputSide = 4096;
 
@@ -94,7 +98,7 @@ struct ModelDescription {
         }
         if (num_classes == 0) num_classes = int_field("num_classes", 1, 100000);
         if (num_scales == 0) num_scales = int_field("num_scales", 1, 16);
-        if (max_detections == 0) max_detections = int_field("max_detections", 1, 100000);
+        if (max_detections == 0) max_detections = int_field("max_detections", 1, kMaxDetectionsPerImage);
         if (aspect_ratios.empty() && !w.metadata("aspect_ratios").empty())
             aspect_ratios = parse_aspect_ratios(w.metadata("aspect_ratios"));
         if (anchor_scale == 0 && !w.metadata("anchor_scale").empty()) {
@@ -219,8 +223,8 @@ inline ResolvedModel resolve_model(ModelDescription d, const io::TensorSource& w
     if (d.anchor_scale < 0 || !std::isfinite(d.anchor_scale) || d.anchor_scale > 1000)
         fail("anchor_scale", weights_path, cat(d.anchor_scale, " is not in (0, 1000]"));
     if (d.anchor_scale > 0) c.anchor_scale = d.anchor_scale;
-    if (d.max_detections < 0 || d.max_detections > 100000)
-        fail("max_detections", weights_path, cat(d.max_detections, " is outside [1, 100000]"));
+    if (d.max_detections < 0 || d.max_detections > kMaxDetectionsPerImage)
+        fail("max_detections", weights_path, cat(d.max_detections, " is outside [1, ", kMaxDetectionsPerImage, "]"));
     r.max_detections = d.max_detections > 0 ? d.max_detections : c.max_detections;
     c.max_detections = r.max_detections;
 
