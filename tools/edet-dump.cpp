@@ -6,6 +6,11 @@
 //             [--variant NAME] [--threads N] [--features] [--detections]
 //   edet-dump --weights W.safetensors --image a.png [--image b.jpg ...] --output O.safetensors
 //             [--variant NAME] [--detections]
+//   edet-dump --weights model_best.pth.tar --variant tf_efficientdet_lite0 --num-scales 2
+//             --aspect-ratios 1.0,2.0,0.5 --input I.safetensors --output O.safetensors
+//
+// The model flags (--variant, --size, --num-scales, --aspect-ratios, --anchor-scale, --max,
+// --labels, --ema, --key; tools/model_flags.hpp) describe a custom model as in every tool.
 //
 // --input: the file holds `input`, float32 NCHW {n, 3, H, W}, already normalised; the
 // network is set up for H x W. If the file also holds `scale` {n} and `img_size` {n, 2}
@@ -41,6 +46,7 @@
 #include "edet/core/arch.hpp"
 #include "edet/core/parallel.hpp"
 #include "edet/detect/anchors.hpp"
+#include "edet/detect/model_description.hpp"
 #include "edet/detect/postprocess.hpp"
 #include "edet/detect/preprocess.hpp"
 #include "edet/detect/variants.hpp"
@@ -48,25 +54,29 @@
 #include "edet/io/safetensors.hpp"
 #include "edet/io/weights.hpp"
 #include "edet/models/efficientdet.hpp"
+#include "model_flags.hpp"
 
 namespace {
 
-const char* kUsage =
+std::string usage() {
+    return std::string(
     "usage: edet-dump --weights W.safetensors (--input I.safetensors | --image FILE...) --output O.safetensors\n"
-    "                 [--variant NAME] [--threads N] [--features] [--detections]\n"
+    "                 [model flags] [--threads N] [--features] [--detections]\n"
     "  --weights     model state_dict (.safetensors or .pth)\n"
     "  --input       safetensors file with 'input', float32 NCHW {n, 3, H, W}, normalised\n"
     "                (optional 'scale' {n} and 'img_size' {n, 2}: image info for --detections)\n"
     "  --image       an image (PNG, JPEG, ...) instead of --input; repeat for a batch. Letterboxed\n"
     "                as the detector does for the variant; writes input, scale and img_size too\n"
     "  --output      safetensors file to write: class_out.<l>, box_out.<l> (NCHW float32)\n"
-    "  --variant     variant name, incl. the _ap ones (default: the weights' __metadata__.model)\n"
     "  --threads     worker threads (default: all)\n"
     "  --features    also write backbone.<i> and fpn.<l>\n"
-    "  --detections  also write detections and detections_soft {n, 100, 6}\n";
+    "  --detections  also write detections and detections_soft {n, 100, 6} (rows: --max)\n"
+    "Model flags (--size is taken from --input's tensor):\n") + edet_tools::ModelFlags::usage();
+}
 
 struct Options {
-    std::string weights, input, output, variant;
+    std::string weights, input, output;
+    edet_tools::ModelFlags flags;
     std::vector<std::string> images;
     int threads = 0;
     bool features = false;
@@ -85,7 +95,6 @@ Options parse_args(int argc, char** argv) {
         {"--input", [&](const std::string& v) { o.input = v; }},
         {"--image", [&](const std::string& v) { o.images.push_back(v); }},
         {"--output", [&](const std::string& v) { o.output = v; }},
-        {"--variant", [&](const std::string& v) { o.variant = v; }},
         {"--threads",
          [&](const std::string& v) {
              char* end = nullptr;
@@ -108,7 +117,18 @@ Options parse_args(int argc, char** argv) {
             continue;
         }
         auto it = with_value.find(a);
-        if (it == with_value.end()) throw UsageError{"unknown argument '" + a + "'"};
+        if (it == with_value.end()) {
+            auto value = [&]() -> std::string {
+                if (i + 1 >= argc) throw UsageError{a + " needs a value"};
+                return argv[++i];
+            };
+            try {
+                if (o.flags.parse(a, value)) continue;
+            } catch (const edet_tools::FlagError& e) {
+                throw UsageError{e.message};
+            }
+            throw UsageError{"unknown argument '" + a + "'"};
+        }
         if (i + 1 >= argc) throw UsageError{a + " needs a value"};
         it->second(argv[++i]);
     }
@@ -238,21 +258,11 @@ void put_rows(const std::vector<edet::detect::DetectionRow>& rows, int max_rows,
 }
 
 // detections and detections_soft for every image of the batch.
-void add_detections(const edet::EfficientDet& net, const edet::HeadOutputs& heads, const Batch& batch, OutputFile& out) {
+void add_detections(const edet::EfficientDet& net, const edet::HeadOutputs& heads, const Batch& batch, int max_rows,
+                    OutputFile& out) {
     const edet::EfficientDetConfig& c = net.config();
-    edet::detect::AnchorConfig a;
-    a.image_height = c.image_height;
-    a.image_width = c.image_width;
-    a.min_level = c.min_level;
-    a.max_level = c.max_level;
-    a.num_scales = c.num_scales;
-    a.anchor_scale = c.anchor_scale;
-    a.aspects.clear();
-    for (const auto& r : c.aspect_ratios) a.aspects.push_back({r.first, r.second});
-    const std::vector<float> anchors = edet::detect::generate_anchors(a);
-
-    const int n = batch.input.n();
-    const int max_rows = 100;  // effdet's max_det_per_image; the fixtures' row count
+    const std::vector<float> anchors = edet::detect::generate_anchors(edet::detect::anchor_config(c));
+    const int n = batch.input.n();  // max_rows: effdet's max_det_per_image, 100 (the fixtures' row count)
     edet::detect::PostprocessOptions opt;
     opt.max_detection_points = c.max_detection_points;
     opt.max_detections = max_rows;
@@ -271,29 +281,31 @@ void add_detections(const edet::EfficientDet& net, const edet::HeadOutputs& head
 
 int run(const Options& o) {
     if (o.threads > 0) edet::set_num_threads(o.threads);
-    const auto weights = edet::io::open_weights(o.weights);
-    const std::string name = o.variant.empty() ? weights->metadata("model") : o.variant;
-    if (name.empty())
-        edet::fail("variant", o.weights, "not given and the file has no __metadata__.model; pass --variant");
-    // A published variant (incl. _ap) names its network and preprocessing; any other name
-    // goes to the model's config table, which lists the valid ones if it is unknown.
-    const edet::detect::VariantInfo* variant = edet::detect::find_variant(name);
-    if (!variant && !o.images.empty()) edet::detect::variant_info(name);  // throws, listing the known names
-    const std::string network = variant ? variant->network : name;
-
+    edet::io::WeightsOptions wo;
+    wo.key = o.flags.key;
+    const auto weights = edet::io::open_weights(o.weights, wo);
+    edet::detect::ModelDescription d = o.flags.description;
     OutputFile out;
     Batch batch;
-    std::unique_ptr<edet::EfficientDet> net;
+    if (o.images.empty()) {
+        // The network is set up for the input's size.
+        batch = read_input_file(o.input);
+        if (d.image_height > 0 && (d.image_height != batch.input.h() || d.image_width != batch.input.w()))
+            edet::fail("--size", o.input,
+                       edet::cat(d.image_height, "x", d.image_width, " but the input is ", batch.input.h(), "x", batch.input.w()));
+        d.image_height = batch.input.h();
+        d.image_width = batch.input.w();
+    }
+    // The variant (incl. _ap: its network and preprocessing), anchors and class count,
+    // checked against the weights' heads.
+    const edet::detect::ResolvedModel model = edet::detect::resolve_model(d, *weights, o.weights);
+    const std::string name = model.variant->name;
+    auto net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*weights, model.config));
     if (!o.images.empty()) {
-        net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*weights, network));
         edet::detect::PreprocessOptions pre = edet::detect::PreprocessOptions::for_variant(name);
         pre.height = net->config().image_height;
         pre.width = net->config().image_width;
         batch = read_images(o.images, pre, out);
-    } else {
-        batch = read_input_file(o.input);
-        net = std::make_unique<edet::EfficientDet>(
-            edet::EfficientDet::from_source(*weights, network, batch.input.h(), batch.input.w()));
     }
     const edet::HeadOutputs& heads = net->forward(batch.input.view());
 
@@ -303,7 +315,7 @@ int run(const Options& o) {
     }
     out.add_nchw("class_out", heads.class_out);
     out.add_nchw("box_out", heads.box_out);
-    if (o.detections) add_detections(*net, heads, batch, out);
+    if (o.detections) add_detections(*net, heads, batch, model.max_detections, out);
     out.write(o.output, {{"model", name}, {"producer", "edet-dump"}});
     return 0;
 }
@@ -320,7 +332,7 @@ int main(int argc, char** argv) {
         o = parse_args(argc, argv);
     } catch (const UsageError& e) {
         if (!e.message.empty()) std::fprintf(stderr, "edet-dump: %s\n", e.message.c_str());
-        std::fputs(kUsage, e.message.empty() ? stdout : stderr);
+        std::fputs(usage().c_str(), e.message.empty() ? stdout : stderr);
         return e.message.empty() ? 0 : 2;
     }
     try {

@@ -320,11 +320,56 @@ TEST_CASE("edet-dump: a missing input tensor or image exits 1 naming it" * docte
     CHECK(edet_test::contains(r2.err, "'input'"));
     CHECK(edet_test::contains(r2.err, empty_input));
 
-    // An unknown variant lists the known ones.
+    // An unknown variant is a usage error (as in every tool) listing the known ones.
     const edet_test::RunResult r3 = edet_test::run_tool(
         {dump, "--weights", weights, "--variant", "tf_efficientdet_d9", "--image", "x.png", "--output", out}, tmp);
-    CHECK(r3.exit_code == 1);
+    CHECK(r3.exit_code == 2);
     CHECK(edet_test::contains(r3.err, "tf_efficientdet_d9"));
     CHECK(edet_test::contains(r3.err, "tf_efficientdet_lite0"));
     CHECK(!std::filesystem::exists(out));
+}
+
+TEST_CASE("edet-dump: a custom model's train.py checkpoint, described by the model flags" * doctest::test_suite("parity")) {
+    const std::string dump = edet_test::tool_path("edet-dump");
+    if (dump.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string dir = edet_test::fixtures_dir() + "/custom/tf_efficientdet_lite0_c3_s7_256x384/";
+    const std::string out = tmp / "c3.safetensors";
+    const edet_test::RunResult r = edet_test::run_tool(
+        {dump, "--weights", dir + "train_checkpoint.pth.tar", "--variant", "tf_efficientdet_lite0", "--num-scales", "2",
+         "--aspect-ratios", "1.0,2.0,0.5", "--anchor-scale", "3", "--input", dir + "input.safetensors", "--output", out,
+         "--detections"},
+        tmp);
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto got = edet::io::SafeTensorsFile::open(out);
+    const auto ref = edet::io::SafeTensorsFile::open(dir + "outputs.safetensors");
+    const std::vector<std::uint8_t> manifest = edet::io::read_file_bytes(dir + "manifest.json");
+    const double noise =
+        edet::io::json::parse(std::string(manifest.begin(), manifest.end()), "manifest")["fp32_noise_max"].as_number();
+    const double tol = std::max(1e-4, 4 * noise);
+    double worst = 0;
+    for (int l = 0; l < 5; ++l)
+        for (const char* head : {"class_out", "box_out"}) {
+            const std::string name = edet::cat(head, ".", l);
+            const std::vector<float> a = got->read_f32(name), b = ref->read_f32(name);
+            REQUIRE(a.size() == b.size());
+            double num = 0, den = 0;
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                num = std::max(num, std::fabs(double(a[i]) - b[i]));
+                den = std::max(den, std::fabs(double(b[i])));
+            }
+            worst = std::max(worst, num / den);
+        }
+    MESSAGE("custom model via edet-dump: worst head error " << worst << " (tolerance " << tol << ")");
+    CHECK(worst <= tol);
+    // Detections in the photo's pixels (the input's scale and img_size): same classes, boxes within tolerance.
+    const std::vector<float> d = got->read_f32("detections"), rd = ref->read_f32("detections");
+    REQUIRE(d.size() == rd.size());
+    double box = 0;
+    for (std::size_t i = 0; i < d.size() / 6; ++i) {
+        CHECK(d[i * 6 + 5] == rd[i * 6 + 5]);
+        for (int k = 0; k < 4; ++k) box = std::max(box, std::fabs(double(d[i * 6 + std::size_t(k)]) - rd[i * 6 + std::size_t(k)]));
+    }
+    CHECK(box <= tol * 600);
 }
