@@ -350,3 +350,27 @@ TEST_CASE("detector: a train.py checkpoint of a custom model (3 classes, 6 ancho
     CHECK(max_box <= tol * std::max(photo.width, photo.height));
     CHECK(max_score <= tol);
 }
+
+TEST_CASE("detector: a model with fewer than 5000 anchors x classes keeps them all (where effdet's top-k fails)") {
+    // One class, one anchor per location at 384x384: 48^2 + 24^2 + 12^2 + 6^2 + 3^2 = 3069
+    // candidates, fewer than the 5000 effdet's torch.topk asks for (k out of range there).
+    edet::EfficientDetConfig c = edet::efficientdet_config("tf_efficientdet_lite0");
+    c.image_height = c.image_width = 384;
+    c.num_classes = 1;
+    c.num_scales = 1;
+    c.aspect_ratios = {{1.0, 1.0}};
+    const edet_test::MemorySource w = edet_test::MemorySource::random_for(edet::EfficientDet::state_dict(c), 5);
+    edet::Detector det = edet::Detector::from_network(edet::EfficientDet::from_source(w, c), "tf_efficientdet_lite0");
+    REQUIRE(det.num_classes() == 1);
+    REQUIRE(det.anchors().size() / 4 == 3069);
+    edet::DetectOptions opt;
+    opt.max_detections = 5000;
+    opt.iou_threshold = 1.0f;  // NMS keeps every box that is not an exact duplicate
+    const std::vector<edet::Detection> dets = det.detect(test_image(384, 384), opt);
+    CHECK(dets.size() > 100);
+    CHECK(dets.size() <= 3069);
+    for (const edet::Detection& d : dets) {
+        CHECK(d.class_index == 0);
+        CHECK(d.label == "class 1");
+    }
+}
