@@ -133,3 +133,20 @@ TEST_CASE("coco_dataset: files") {
     CHECK(msg.find("/nonexistent/ann.json") != std::string::npos);
     CHECK(msg.find("cannot open") != std::string::npos);
 }
+
+TEST_CASE("coco_dataset: image file names are read and kept inside the image directory") {
+    const char* good = R"({"images": [{"id": 4, "file_name": "a/000004.jpg"}, {"id": 9}], "categories": [], "annotations": []})";
+    const edet::detect::CocoDataset ds = edet::detect::read_coco_dataset(edet::io::json::parse(good, "ann"), "ann");
+    CHECK(ds.image_files == std::vector<std::string>{"a/000004.jpg", ""});
+    for (const char* name : {"/etc/passwd", "../x.jpg", "a/../../x.jpg", "..", ""}) {
+        CAPTURE(name);
+        const std::string text = std::string(R"({"images": [{"id": 1, "file_name": ")") + name +
+                                 R"("}], "categories": [], "annotations": []})";
+        CHECK_THROWS_WITH_AS(edet::detect::read_coco_dataset(edet::io::json::parse(text, "ann"), "ann"),
+                             doctest::Contains("must be a relative path"), edet::Error);
+    }
+    CHECK_THROWS_AS(edet::detect::read_coco_dataset(
+                        edet::io::json::parse(R"({"images": [{"id": 1, "file_name": 7}], "categories": [], "annotations": []})", "ann"),
+                        "ann"),
+                    edet::Error);
+}

@@ -13,8 +13,10 @@
 // Both files usually come from somewhere else, so every entry is checked and a bad one is an
 // edet::Error naming the file, the entry ("annotations[12]") and why. Ids are integers
 // (7 or 7.0, equal in Python too; not "7"); boxes four finite numbers with w, h >= 0;
-// "area" finite and >= 0; "iscrowd" 0, 1, false or true; scores finite. Members we do not
-// use (segmentation, name, file_name) are not read.
+// "area" finite and >= 0; "iscrowd" 0, 1, false or true; scores finite. An image's
+// "file_name", when present, must be a string naming a file inside the image directory (no
+// absolute path, no '..' component: the annotations may come from anyone). Members we do
+// not use (segmentation, name) are not read.
 //
 // What pycocotools does with these entries, and we with it:
 //   - a result is given area = w * h, iscrowd 0 and id = its position + 1 (COCO.loadRes);
@@ -59,6 +61,7 @@ struct CocoAnnotation {
 
 struct CocoDataset {
     std::vector<std::int64_t> image_ids;     // file order, as listed
+    std::vector<std::string> image_files;    // each image's "file_name" ("" when absent)
     std::vector<std::int64_t> category_ids;  // file order, as listed
     std::vector<CocoAnnotation> annotations;
 };
@@ -201,8 +204,28 @@ inline CocoDataset read_coco_dataset(const io::json::Value& root, const std::str
     const io::json::Array& categories = d::array_member(root, "categories", where);
     const io::json::Array& annotations = d::array_member(root, "annotations", where);
     ds.image_ids.reserve(images.size());
-    for (std::size_t i = 0; i < images.size(); ++i)
-        ds.image_ids.push_back(d::Entry(images[i], cat("images[", i, "]"), where).id("id"));
+    ds.image_files.reserve(images.size());
+    for (std::size_t i = 0; i < images.size(); ++i) {
+        const d::Entry e(images[i], cat("images[", i, "]"), where);
+        ds.image_ids.push_back(e.id("id"));
+        std::string file;
+        if (const io::json::Value* f = images[i].find("file_name")) {
+            if (!f->is_string()) e.error(cat("\"file_name\" must be a string, got ", d::Entry::describe(*f)));
+            file = f->as_string();
+            const bool absolute = !file.empty() && file[0] == '/';
+            bool dotdot = false;
+            for (std::size_t a = 0; a <= file.size();) {
+                std::size_t b = file.find('/', a);
+                if (b == std::string::npos) b = file.size();
+                dotdot = dotdot || file.compare(a, b - a, "..") == 0;
+                a = b + 1;
+            }
+            if (file.empty() || absolute || dotdot || file.find('\0') != std::string::npos)
+                e.error(cat("\"file_name\" ", d::Entry::describe(*f),
+                            " must be a relative path inside the image directory (no leading '/', no '..')"));
+        }
+        ds.image_files.push_back(std::move(file));
+    }
     ds.category_ids.reserve(categories.size());
     for (std::size_t i = 0; i < categories.size(); ++i)
         ds.category_ids.push_back(d::Entry(categories[i], cat("categories[", i, "]"), where).id("id"));
