@@ -5,6 +5,12 @@
 //   edet-detect --weights model_best.pth.tar --variant tf_efficientdet_lite0 --size 256x384
 //       --num-scales 2 --aspect-ratios 1.0,2.0,0.5 --labels instances_val.json photo.jpg
 //
+// The whole evaluation loop in one command: every image a COCO annotation file lists, its
+// detections (category ids as the file's), and pycocotools' mAP of them:
+//   edet-detect --weights W --coco instances_val2017.json --images val2017/ --json results.json
+// With --shard K/N each process writes its part (--json) and no mAP; merge the parts (one
+// JSON array) and run edet-eval on them.
+//
 // The model flags (--variant, --size, --num-classes, --num-scales, --aspect-ratios,
 // --anchor-scale, --max, --labels, --ema, --key) are every tool's: tools/model_flags.hpp.
 // With --labels the table and drawings show the dataset's names and --json writes its
@@ -23,6 +29,7 @@
 // leaves FILE.tmp.<pid> holding every completed image (an array without its closing ']').
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +42,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "edet/detect/coco_dataset.hpp"
+#include "edet/detect/coco_eval.hpp"
 #include "edet/detect/detector.hpp"
 #include "edet/detect/draw.hpp"
 #include "edet/detect/labels.hpp"
@@ -57,7 +66,7 @@ std::string usage() {
     "                     found in the cache ($EDET_HOME, else $XDG_CACHE_HOME/edet, else ~/.cache/edet),\n"
     "                     downloaded (curl/wget) and SHA-256 checked when missing\n"
     "  --offline          never download; say which URL to fetch and where to put it\n"
-    "  --score S          minimum score to report, 0..1 (default 0.4)\n"
+    "  --score S          minimum score to report, 0..1 (default 0.4; 0 with --coco)\n"
     "  --iou T            NMS IoU threshold (default 0.5)\n"
     "  --nms MODE         hard (per class, default), agnostic (across classes) or soft (gaussian)\n"
     "  --classes LIST     only these classes, names or category ids, comma separated (person,dog,18)\n"
@@ -66,6 +75,11 @@ std::string usage() {
     "  --draw DIR         write each image with its boxes and labels into DIR\n"
     "  --list FILE        read image paths from FILE, one per line (blank lines and # comments skipped)\n"
     "  --shard K/N        process only images K, K+N, K+2N, ... (0 <= K < N) of the list\n"
+    "  --coco ANN.json    detect every image a COCO annotation file lists (with --images DIR) and\n"
+    "                     print the COCO mAP (pycocotools' summary; not with --shard: run edet-eval on\n"
+    "                     the merged --json parts). Without --labels, a model whose class count is not\n"
+    "                     90 takes the file's categories (sorted by id) as its labels\n"
+    "  --images DIR       where --coco's file_names are\n"
     "  --threads N        worker threads, 1 to 4 x the cores or 64 if more (default: OMP_NUM_THREADS\n"
     "                     or all cores)\n"
     "  --quiet            no per-image table\n"
@@ -75,10 +89,10 @@ std::string usage() {
 }
 
 struct Args {
-    std::string weights, model, json_path, draw_dir;
+    std::string weights, model, json_path, draw_dir, coco, images_dir;
     edet_tools::ModelFlags flags;  // --variant --size ... --max --labels --ema --key
     bool offline = false;
-    float score = 0.4f;
+    float score = -1.0f;  // unset: 0.4, or 0 with --coco (every detection, as effdet's validate.py)
     float iou = 0.5f;
     edet::detect::NmsMethod nms = edet::detect::NmsMethod::hard;
     std::vector<std::string> classes;  // names or category ids, looked up once the labels are known
@@ -169,6 +183,10 @@ Args parse_args(int argc, char** argv) {
             a.draw_dir = value();
         } else if (arg == "--list") {
             list_files.push_back(value());
+        } else if (arg == "--coco") {
+            a.coco = value();
+        } else if (arg == "--images") {
+            a.images_dir = value();
         } else if (arg == "--shard") {
             const std::string s = value();
             const std::size_t slash = s.find('/');
@@ -198,7 +216,10 @@ Args parse_args(int argc, char** argv) {
     if (a.weights.empty() == a.model.empty()) throw UsageError{"give exactly one of --weights or --model"};
     if (!a.model.empty() && !edet::io::find_checkpoint(a.model))
         throw UsageError{"unknown --model '" + a.model + "' (see checkpoints.tsv for the published names)"};
-    if (a.images.empty()) throw UsageError{"no images given"};
+    if (!a.coco.empty() && a.images_dir.empty()) throw UsageError{"--coco needs --images DIR (where its file_names are)"};
+    if (a.coco.empty() && !a.images_dir.empty()) throw UsageError{"--images goes with --coco ANNOTATIONS.json"};
+    if (!a.coco.empty() && !a.images.empty()) throw UsageError{"--coco takes its images from the annotation file, not IMAGE or --list"};
+    if (a.coco.empty() && a.images.empty()) throw UsageError{"no images given"};
     return a;
 }
 
@@ -347,6 +368,31 @@ int main(int argc, char** argv) {
         }
     }
 
+    // --coco: the annotation file's images (ids as the file's), read before the weights.
+    edet::detect::CocoDataset coco;
+    std::vector<std::int64_t> coco_ids;  // per entry of args.images
+    if (!args.coco.empty()) {
+        try {
+            coco = edet::detect::load_coco_dataset(args.coco);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "edet-detect: --coco: %s\n", e.what());
+            return 1;
+        }
+        for (std::size_t i = 0; i < coco.image_ids.size(); ++i) {
+            if (coco.image_files[i].empty()) {
+                std::fprintf(stderr, "edet-detect: --coco %s: images[%zu] (id %lld) has no file_name\n", args.coco.c_str(), i,
+                             static_cast<long long>(coco.image_ids[i]));
+                return 1;
+            }
+            args.images.push_back((std::filesystem::path(args.images_dir) / coco.image_files[i]).string());
+            coco_ids.push_back(coco.image_ids[i]);
+        }
+        if (args.images.empty()) {
+            std::fprintf(stderr, "edet-detect: --coco %s lists no images\n", args.coco.c_str());
+            return 1;
+        }
+    }
+
     std::vector<std::string> images;
     std::vector<std::size_t> list_index;  // position in the full list (image_id fallback)
     for (std::size_t i = 0; i < args.images.size(); ++i)
@@ -370,6 +416,12 @@ int main(int argc, char** argv) {
         edet::io::WeightsOptions weights;
         weights.key = args.flags.key;
         det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, description, weights));
+        // --coco without --labels: a COCO-91 model keeps COCO's ids (they are val2017's); any
+        // other takes the annotation file's categories, sorted by id, as effdet numbers them.
+        if (!args.coco.empty() && !description.labels && det->num_classes() != edet::detect::kCocoNumClasses) {
+            description.labels = edet::detect::LabelMap::from_file(args.coco);
+            det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, description, weights));
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "edet-detect: cannot load the weights: %s\n", e.what());
         return 1;
@@ -380,7 +432,7 @@ int main(int argc, char** argv) {
                     det->labels().source().c_str(), edet::compiled_arch());
 
     edet::DetectOptions opt;
-    opt.score_threshold = args.score;
+    opt.score_threshold = args.score >= 0 ? args.score : (args.coco.empty() ? 0.4f : 0.0f);
     opt.iou_threshold = args.iou;
     opt.nms = args.nms;
     for (const std::string& name : args.classes) {
@@ -396,11 +448,22 @@ int main(int argc, char** argv) {
 
     const bool progress = images.size() > 1;
     const bool tty = isatty(2) != 0;
+    const auto started = std::chrono::steady_clock::now();
     std::vector<std::string> failures, used_stems;
+    std::vector<edet::detect::CocoResult> coco_results;
     for (std::size_t i = 0; i < images.size(); ++i) {
         const std::string& path = images[i];
         if (progress) {
-            std::fprintf(stderr, tty ? "\r\033[K[%zu/%zu] %s" : "[%zu/%zu] %s\n", i + 1, images.size(), path.c_str());
+            // [  12/5000   0%] 4.1 img/s, 20:15 left  path
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+            const double rate = i > 0 && secs > 0 ? static_cast<double>(i) / secs : 0.0;
+            char eta[32] = "";
+            if (rate > 0) {
+                const long left = static_cast<long>(static_cast<double>(images.size() - i) / rate);
+                std::snprintf(eta, sizeof eta, ", %ld:%02ld left", left / 60, left % 60);
+            }
+            std::fprintf(stderr, tty ? "\r\033[K[%zu/%zu %3d%%] %.1f img/s%s  %s" : "[%zu/%zu %3d%%] %.1f img/s%s  %s\n", i + 1,
+                         images.size(), static_cast<int>(100 * i / images.size()), rate, eta, path.c_str());
             std::fflush(stderr);
         }
         try {
@@ -409,8 +472,13 @@ int main(int argc, char** argv) {
             if (!args.quiet) print_table(path, img, dets);
             edet::detect::ImageResults r;
             r.file_name = path;
-            r.image_id = edet::detect::numeric_image_id(path);
+            r.image_id = !coco_ids.empty() ? coco_ids[list_index[i]] : edet::detect::numeric_image_id(path);
             if (r.image_id < 0) r.image_id = static_cast<std::int64_t>(list_index[i]);
+            if (!args.coco.empty())
+                for (const auto& d : dets)
+                    coco_results.push_back({r.image_id, d.class_id,
+                                            {d.box.x1, d.box.y1, d.box.x2 - d.box.x1, d.box.y2 - d.box.y1},
+                                            static_cast<double>(d.score)});
             for (const auto& d : dets)
                 r.boxes.push_back({d.box.x1, d.box.y1, d.box.x2, d.box.y2, d.score, d.class_id});
             // The detections are saved before drawing: an image whose drawing then fails is
@@ -460,6 +528,24 @@ int main(int argc, char** argv) {
                          args.json_path.c_str(), std::filesystem::exists(args.json_path) ? "left as it was" : "not created");
             return 1;
         }
+    }
+    if (!args.coco.empty() && args.shard_n == 1) {
+        // The mAP of what was detected (failed images count as images without detections).
+        try {
+            edet::detect::CocoEvalOptions eo;
+            eo.annotations_name = args.coco;
+            eo.results_name = "edet-detect";
+            const edet::detect::CocoEvaluation ev = edet::detect::evaluate_coco(coco, coco_results, eo);
+            std::printf("# COCO bbox mAP of %zu image%s against %s%s:\n%s", images.size(), images.size() == 1 ? "" : "s",
+                        args.coco.c_str(), failures.empty() ? "" : " (failed images count as empty)",
+                        edet::detect::coco_summary(ev).c_str());
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "edet-detect: COCO evaluation: %s\n", e.what());
+            return 1;
+        }
+    } else if (!args.coco.empty()) {
+        std::fprintf(stderr, "edet-detect: shard %d/%d done; merge the --json parts and run edet-eval %s on them for the mAP\n",
+                     args.shard_k, args.shard_n, args.coco.c_str());
     }
     if (!failures.empty()) {
         std::fprintf(stderr, "edet-detect: %zu of %zu image%s failed:", failures.size(), images.size(),

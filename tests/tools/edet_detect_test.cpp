@@ -442,3 +442,48 @@ TEST_CASE("edet-detect: each image's results are in the temporary file as soon a
     CHECK(file_names(read_json(json_path)) == std::vector<std::string>{a, c});
     CHECK(temp_files(tmp.path().string()).empty());
 }
+
+TEST_CASE("edet-detect --coco --images: detect what an annotation file lists, print its mAP" * doctest::test_suite("parity")) {
+    const std::string detect = edet_test::tool_path("edet-detect");
+    const std::string eval = edet_test::tool_path("edet-eval");
+    if (detect.empty() || eval.empty()) return;
+    edet_test::TempDir tmp;
+    const std::string dir = edet_test::fixtures_dir() + "/custom/tf_efficientdet_lite0_c3_s7_256x384/";
+    // Ground truth: the reference's (effdet's) 8 best detections on coffee.png, image id 42,
+    // the fixture's category ids 2, 6, 8 (tests/data/coco/custom_coffee_annotations.json).
+    const std::string ann = edet_test::test_data_dir() + "/coco/custom_coffee_annotations.json";
+    const std::string res = tmp / "res.json";
+    // No --labels: the model has 3 classes, so the annotation file's categories name them.
+    const edet_test::RunResult r = edet_test::run_tool(
+        {detect, "--weights", dir + "train_checkpoint.pth.tar", "--variant", "tf_efficientdet_lite0", "--size", "256x384",
+         "--num-scales", "2", "--aspect-ratios", "1.0,2.0,0.5", "--anchor-scale", "3", "--coco", ann, "--images", dir,
+         "--json", res, "--quiet"},
+        tmp);
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 0);
+    // edet's detections reproduce the reference's to ~0.02 px: every ground-truth box is found.
+    CHECK(edet_test::contains(r.out, "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 1.000"));
+    const edet::io::json::Value results = edet::io::json::parse(edet_test::read_text(res), "res.json");
+    REQUIRE(results.size() == 100);
+    for (const auto& e : results.as_array()) {
+        CHECK(e["image_id"].as_int64() == 42);
+        const std::int64_t id = e["category_id"].as_int64();
+        CHECK((id == 2 || id == 6 || id == 8));
+    }
+    // The printed summary is edet-eval's on the written results.
+    const edet_test::RunResult ev = edet_test::run_tool({eval, ann, res}, tmp);
+    REQUIRE(ev.exit_code == 0);
+    CHECK(edet_test::contains(r.out, ev.out));
+    // Sharded: no mAP, a pointer to edet-eval instead.
+    const edet_test::RunResult s = edet_test::run_tool(
+        {detect, "--weights", dir + "train_checkpoint.pth.tar", "--variant", "tf_efficientdet_lite0", "--size", "256x384",
+         "--num-scales", "2", "--aspect-ratios", "1.0,2.0,0.5", "--anchor-scale", "3", "--coco", ann, "--images", dir,
+         "--shard", "0/2", "--quiet"},
+        tmp);
+    CHECK(s.exit_code == 0);
+    CHECK_FALSE(edet_test::contains(s.out, "Average Precision"));
+    CHECK(edet_test::contains(s.err, "edet-eval"));
+    // Usage: --coco needs --images, and takes no IMAGE arguments.
+    CHECK(edet_test::run_tool({detect, "--weights", "w", "--coco", ann}, tmp).exit_code == 2);
+    CHECK(edet_test::run_tool({detect, "--weights", "w", "--coco", ann, "--images", dir, "x.png"}, tmp).exit_code == 2);
+}
