@@ -54,7 +54,7 @@ TEST_CASE("config: every variant has a backbone and the DESIGN.md settings") {
         CHECK(c.redundant_bias == !symmetric);
         CHECK(c.backbone_bn_eps == doctest::Approx(symmetric ? 1e-5 : 1e-3));
         CHECK(c.bn_eps == doctest::Approx(1e-3));
-        CHECK(c.mean[0] == doctest::Approx(lite ? 0.5 : 0.485));
+        CHECK(c.min_level == kEfficientDetMinLevel);  // preprocessing is the checkpoint row's (detect/variants)
     }
     CHECK(efficientdet_config("tf_efficientdet_d6").fusion == FusionRule::sum);
     CHECK(efficientdet_config("tf_efficientdet_d5").fusion == FusionRule::fast_normalized);

@@ -148,31 +148,36 @@ struct EfficientDetSpec {
     double anchor_scale;
     int max_level;       // 7, or 8 for d7x
     bool redundant_bias; // bias on BiFPN/head pointwise convs and resample 1x1 convs
-    bool lite;           // ImageNet mean/std for D, 0.5/0.5 for Lite
+    // No preprocessing here: mean/std/fill belong to the trained checkpoint, not the network
+    // (tf_efficientdet_d0 and tf_efficientdet_d0_ap run this same row with different
+    // statistics). They live in the published-variant table, io/checkpoints.hpp.
 };
+
+// The first pyramid level (P3) of every published network; the last is the row's max_level.
+inline constexpr int kEfficientDetMinLevel = 3;
 
 inline constexpr FusionRule kFastFuse = FusionRule::fast_normalized;
 inline constexpr FusionRule kSumFuse = FusionRule::sum;
 
 inline constexpr std::array<EfficientDetSpec, 17> kEfficientDetVariants = {{
-    // name                      backbone                 size  W    D  head fusion    anchor max  rbias lite
-    {"tf_efficientdet_d0", "tf_efficientnet_b0", 512, 64, 3, 3, kFastFuse, 4.0, 7, true, false},
-    {"tf_efficientdet_d1", "tf_efficientnet_b1", 640, 88, 4, 3, kFastFuse, 4.0, 7, true, false},
-    {"tf_efficientdet_d2", "tf_efficientnet_b2", 768, 112, 5, 3, kFastFuse, 4.0, 7, true, false},
-    {"tf_efficientdet_d3", "tf_efficientnet_b3", 896, 160, 6, 4, kFastFuse, 4.0, 7, true, false},
-    {"tf_efficientdet_d4", "tf_efficientnet_b4", 1024, 224, 7, 4, kFastFuse, 4.0, 7, true, false},
-    {"tf_efficientdet_d5", "tf_efficientnet_b5", 1280, 288, 7, 4, kFastFuse, 4.0, 7, true, false},
-    {"tf_efficientdet_d6", "tf_efficientnet_b6", 1280, 384, 8, 5, kSumFuse, 4.0, 7, true, false},
-    {"tf_efficientdet_d7", "tf_efficientnet_b6", 1536, 384, 8, 5, kSumFuse, 5.0, 7, true, false},
-    {"tf_efficientdet_d7x", "tf_efficientnet_b7", 1536, 384, 8, 5, kSumFuse, 4.0, 8, true, false},
-    {"efficientdet_d0", "efficientnet_b0", 512, 64, 3, 3, kFastFuse, 4.0, 7, false, false},
-    {"efficientdet_d1", "efficientnet_b1", 640, 88, 4, 3, kFastFuse, 4.0, 7, false, false},
-    {"tf_efficientdet_lite0", "tf_efficientnet_lite0", 320, 64, 3, 3, kSumFuse, 3.0, 7, true, true},
-    {"tf_efficientdet_lite1", "tf_efficientnet_lite1", 384, 88, 4, 3, kSumFuse, 3.0, 7, true, true},
-    {"tf_efficientdet_lite2", "tf_efficientnet_lite2", 448, 112, 5, 3, kSumFuse, 3.0, 7, true, true},
-    {"tf_efficientdet_lite3", "tf_efficientnet_lite3", 512, 160, 6, 4, kSumFuse, 4.0, 7, true, true},
-    {"tf_efficientdet_lite3x", "tf_efficientnet_lite3", 640, 200, 6, 4, kSumFuse, 3.0, 7, true, true},
-    {"tf_efficientdet_lite4", "tf_efficientnet_lite4", 640, 224, 7, 4, kSumFuse, 4.0, 7, true, true},
+    // name                      backbone                 size  W    D  head fusion    anchor max  rbias
+    {"tf_efficientdet_d0", "tf_efficientnet_b0", 512, 64, 3, 3, kFastFuse, 4.0, 7, true},
+    {"tf_efficientdet_d1", "tf_efficientnet_b1", 640, 88, 4, 3, kFastFuse, 4.0, 7, true},
+    {"tf_efficientdet_d2", "tf_efficientnet_b2", 768, 112, 5, 3, kFastFuse, 4.0, 7, true},
+    {"tf_efficientdet_d3", "tf_efficientnet_b3", 896, 160, 6, 4, kFastFuse, 4.0, 7, true},
+    {"tf_efficientdet_d4", "tf_efficientnet_b4", 1024, 224, 7, 4, kFastFuse, 4.0, 7, true},
+    {"tf_efficientdet_d5", "tf_efficientnet_b5", 1280, 288, 7, 4, kFastFuse, 4.0, 7, true},
+    {"tf_efficientdet_d6", "tf_efficientnet_b6", 1280, 384, 8, 5, kSumFuse, 4.0, 7, true},
+    {"tf_efficientdet_d7", "tf_efficientnet_b6", 1536, 384, 8, 5, kSumFuse, 5.0, 7, true},
+    {"tf_efficientdet_d7x", "tf_efficientnet_b7", 1536, 384, 8, 5, kSumFuse, 4.0, 8, true},
+    {"efficientdet_d0", "efficientnet_b0", 512, 64, 3, 3, kFastFuse, 4.0, 7, false},
+    {"efficientdet_d1", "efficientnet_b1", 640, 88, 4, 3, kFastFuse, 4.0, 7, false},
+    {"tf_efficientdet_lite0", "tf_efficientnet_lite0", 320, 64, 3, 3, kSumFuse, 3.0, 7, true},
+    {"tf_efficientdet_lite1", "tf_efficientnet_lite1", 384, 88, 4, 3, kSumFuse, 3.0, 7, true},
+    {"tf_efficientdet_lite2", "tf_efficientnet_lite2", 448, 112, 5, 3, kSumFuse, 3.0, 7, true},
+    {"tf_efficientdet_lite3", "tf_efficientnet_lite3", 512, 160, 6, 4, kSumFuse, 4.0, 7, true},
+    {"tf_efficientdet_lite3x", "tf_efficientnet_lite3", 640, 200, 6, 4, kSumFuse, 3.0, 7, true},
+    {"tf_efficientdet_lite4", "tf_efficientnet_lite4", 640, 224, 7, 4, kSumFuse, 4.0, 7, true},
 }};
 
 constexpr int find_efficientdet(const char* name) {
@@ -212,13 +217,12 @@ struct EfficientDetConfig {
     PaddingMode padding = PaddingMode::tf_same;  // backbone, BiFPN and heads alike
     Activation activation = Activation::swish;   // backbone, BiFPN and heads alike
     bool redundant_bias = true;
-    int min_level = 3;
+    int min_level = kEfficientDetMinLevel;
     int max_level = 7;
     int num_classes = 90;             // read from the class head's predict conv at load
     int num_scales = 3;
     std::vector<std::pair<double, double>> aspect_ratios{{1.0, 1.0}, {1.4, 0.7}, {0.7, 1.4}};
-    std::array<float, 3> mean{{0.485f, 0.456f, 0.406f}};  // RGB, of u8/255
-    std::array<float, 3> std{{0.229f, 0.224f, 0.225f}};
+    // (No mean/std: preprocessing is the checkpoint's, detect::VariantInfo / io/checkpoints.hpp.)
     float backbone_bn_eps = 1e-3f;    // 1e-5 for efficientdet_d0/d1
     float bn_eps = 1e-3f;             // P6 resample, BiFPN, heads
     int max_detection_points = 5000;  // top-k before NMS
@@ -253,7 +257,6 @@ inline EfficientDetConfig efficientdet_config(const EfficientDetSpec& s) {
     c.activation = bb.activation();
     c.redundant_bias = s.redundant_bias;
     c.max_level = s.max_level;
-    if (s.lite) c.mean = c.std = {{0.5f, 0.5f, 0.5f}};
     c.backbone_bn_eps = bb.bn_eps();
     return c;
 }
