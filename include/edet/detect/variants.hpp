@@ -1,8 +1,11 @@
-// edet/detect/variants.hpp - what the detector needs to know about each published model.
+// edet/detect/variants.hpp - what the detector needs to know about each published model: a
+// view joining the two tables that hold the facts, never a third copy of them.
 //
-// A variant is a released checkpoint name (../shared/checkpoints.tsv). It picks a network
-// (the `_ap` AdvProp checkpoints reuse the plain D0-D5 networks) and the preprocessing
-// that checkpoint was trained with:
+// A variant is a released checkpoint name (../shared/checkpoints.tsv). Its row in
+// io::checkpoint_table (io/checkpoints.hpp) says which network it runs and the
+// preprocessing the checkpoint was trained with; that network's row of
+// kEfficientDetVariants (models/config.hpp) gives the input size, pyramid levels and
+// anchor scale. Adding a variant is one row in io/checkpoints.hpp; this view follows.
 //
 //   variant                    network                 image   mean / std          fill
 //   tf_efficientdet_d0..d7x    same                    512..   ImageNet            124,116,104
@@ -10,16 +13,21 @@
 //   tf_efficientdet_lite0..4   same                    320..   0.5 / 0.5           128,128,128
 //   tf_efficientdet_d0..5_ap   tf_efficientdet_d0..5   512..   0.5 / 0.5           0,0,0
 //
-// The anchor fields (levels, anchor scale) follow DESIGN.md section 2; they are kept here so
-// post-processing can be tested without building a network.
+// The view is built at compile time, so a row naming a network the model table lacks (or a
+// fill outside 0..255) stops the build here rather than at a user's first detection. The
+// anchor fields are copied into the view so post-processing can be tested without building
+// a network.
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
+#include <utility>
 
 #include "edet/core/error.hpp"
+#include "edet/io/checkpoints.hpp"
+#include "edet/models/config.hpp"
 
 EDET_NAMESPACE_BEGIN
 namespace detect {
@@ -27,54 +35,59 @@ namespace detect {
 struct VariantInfo {
     const char* name;        // checkpoint / variant name, e.g. "tf_efficientdet_d0_ap"
     const char* network;     // network it runs, e.g. "tf_efficientdet_d0"
-    int image_size;          // square input, pixels
+    int image_size;          // square input, pixels (the network row's)
     int min_level;           // first pyramid level (P3)
-    int max_level;           // last pyramid level (P7, P8 for d7x)
-    double anchor_scale;     // anchor size in strides
-    std::array<double, 3> mean;  // per RGB channel, on the 0..1 scale
+    int max_level;           // last pyramid level (P7, P8 for d7x; the network row's)
+    double anchor_scale;     // anchor size in strides (the network row's)
+    std::array<double, 3> mean;  // per RGB channel, on the 0..1 scale (the checkpoint row's)
     std::array<double, 3> std;
     std::array<std::uint8_t, 3> fill;  // letterbox padding colour: round(255 * mean), or 0
+    const io::CheckpointInfo* checkpoint;  // the published row: AP, params, file, URL
 };
 
 namespace detail {
-inline constexpr std::array<double, 3> kImagenetMean{0.485, 0.456, 0.406};
-inline constexpr std::array<double, 3> kImagenetStd{0.229, 0.224, 0.225};
-inline constexpr std::array<double, 3> kHalf{0.5, 0.5, 0.5};
-inline constexpr std::array<std::uint8_t, 3> kImagenetFill{124, 116, 104};
-inline constexpr std::array<std::uint8_t, 3> kGreyFill{128, 128, 128};
-inline constexpr std::array<std::uint8_t, 3> kZeroFill{0, 0, 0};
+
+// True when every published row is usable: its network is in the model table and its
+// preprocessing is in range.
+constexpr bool published_rows_valid() {
+    for (const io::CheckpointInfo& c : io::checkpoint_table) {
+        if (find_efficientdet(c.network) < 0) return false;
+        for (std::size_t k = 0; k < 3; ++k)
+            if (c.fill[k] < 0 || c.fill[k] > 255 || !(c.std[k] > 0.0)) return false;
+    }
+    return true;
+}
+static_assert(published_rows_valid(),
+              "io::checkpoint_table: every row's network must be a kEfficientDetVariants name, its std > 0 and "
+              "its fill in 0..255");
+
+constexpr VariantInfo variant_view(const io::CheckpointInfo& c) {
+    const EfficientDetSpec& n = kEfficientDetVariants[static_cast<std::size_t>(find_efficientdet(c.network))];
+    return VariantInfo{c.variant,
+                       c.network,
+                       n.image_size,
+                       kEfficientDetMinLevel,
+                       n.max_level,
+                       n.anchor_scale,
+                       c.mean,
+                       c.std,
+                       {{static_cast<std::uint8_t>(c.fill[0]), static_cast<std::uint8_t>(c.fill[1]),
+                         static_cast<std::uint8_t>(c.fill[2])}},
+                       &c};
+}
+
+template <std::size_t... I>
+constexpr std::array<VariantInfo, sizeof...(I)> variant_views(std::index_sequence<I...>) {
+    return {{variant_view(io::checkpoint_table[I])...}};
+}
+
+inline constexpr std::array<VariantInfo, io::checkpoint_count> kVariants =
+    variant_views(std::make_index_sequence<io::checkpoint_count>{});
+
 }  // namespace detail
 
 // Every published variant, in the order of checkpoints.tsv.
-inline const std::vector<VariantInfo>& variants() {
-    using namespace detail;
-    static const std::vector<VariantInfo> table{
-        {"tf_efficientdet_lite0", "tf_efficientdet_lite0", 320, 3, 7, 3.0, kHalf, kHalf, kGreyFill},
-        {"tf_efficientdet_lite1", "tf_efficientdet_lite1", 384, 3, 7, 3.0, kHalf, kHalf, kGreyFill},
-        {"tf_efficientdet_lite2", "tf_efficientdet_lite2", 448, 3, 7, 3.0, kHalf, kHalf, kGreyFill},
-        {"tf_efficientdet_lite3", "tf_efficientdet_lite3", 512, 3, 7, 4.0, kHalf, kHalf, kGreyFill},
-        {"tf_efficientdet_lite3x", "tf_efficientdet_lite3x", 640, 3, 7, 3.0, kHalf, kHalf, kGreyFill},
-        {"tf_efficientdet_lite4", "tf_efficientdet_lite4", 640, 3, 7, 4.0, kHalf, kHalf, kGreyFill},
-        {"efficientdet_d0", "efficientdet_d0", 512, 3, 7, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"efficientdet_d1", "efficientdet_d1", 640, 3, 7, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d0", "tf_efficientdet_d0", 512, 3, 7, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d1", "tf_efficientdet_d1", 640, 3, 7, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d2", "tf_efficientdet_d2", 768, 3, 7, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d3", "tf_efficientdet_d3", 896, 3, 7, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d4", "tf_efficientdet_d4", 1024, 3, 7, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d5", "tf_efficientdet_d5", 1280, 3, 7, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d6", "tf_efficientdet_d6", 1280, 3, 7, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d7", "tf_efficientdet_d7", 1536, 3, 7, 5.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d7x", "tf_efficientdet_d7x", 1536, 3, 8, 4.0, kImagenetMean, kImagenetStd, kImagenetFill},
-        {"tf_efficientdet_d0_ap", "tf_efficientdet_d0", 512, 3, 7, 4.0, kHalf, kHalf, kZeroFill},
-        {"tf_efficientdet_d1_ap", "tf_efficientdet_d1", 640, 3, 7, 4.0, kHalf, kHalf, kZeroFill},
-        {"tf_efficientdet_d2_ap", "tf_efficientdet_d2", 768, 3, 7, 4.0, kHalf, kHalf, kZeroFill},
-        {"tf_efficientdet_d3_ap", "tf_efficientdet_d3", 896, 3, 7, 4.0, kHalf, kHalf, kZeroFill},
-        {"tf_efficientdet_d4_ap", "tf_efficientdet_d4", 1024, 3, 7, 4.0, kHalf, kHalf, kZeroFill},
-        {"tf_efficientdet_d5_ap", "tf_efficientdet_d5", 1280, 3, 7, 4.0, kHalf, kHalf, kZeroFill},
-    };
-    return table;
-}
+inline const std::array<VariantInfo, io::checkpoint_count>& variants() { return detail::kVariants; }
 
 // nullptr when the name is unknown.
 inline const VariantInfo* find_variant(const std::string& name) {
