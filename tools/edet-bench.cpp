@@ -191,7 +191,7 @@ Options parse(int argc, char** argv) {
         } else if (a == "--batch") {
             o.batch = parse_int(value(), "--batch", 1, 4096);
         } else if (a == "--threads") {
-            o.threads = parse_int(value(), "--threads", 1, 4096);
+            o.threads = parse_int(value(), "--threads", 1, edet::max_num_threads());  // as edet-detect, edet-dump
         } else if (a == "--runs") {
             o.runs = parse_int(value(), "--runs", 1, 1000000);
         } else if (a == "--warmup") {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "edet/core/parallel.hpp"
 #include "edet/io/json.hpp"
 #include "test_util.hpp"
 #include "tools/tool_runner.hpp"
@@ -113,6 +114,7 @@ TEST_CASE("edet-bench: usage errors (an unknown variant too) exit 2, bad inputs 
         {{"--variant", "tf_efficientdet_lite0", "--runs"}, 2, "needs a value"},
         {{"--variant", "tf_efficientdet_lite0", "--size", "12x"}, 2, "--size"},
         {{"--variant", "tf_efficientdet_lite0", "--threads", "-1"}, 2, "--threads"},
+        {{"--variant", "tf_efficientdet_lite0", "--threads", std::to_string(edet::max_num_threads() + 1)}, 2, "--threads"},
         {{"--variant", "nope"}, 2, "unknown"},
         {{"--variant", "tf_efficientdet_lite0", "--aspect-ratios", "1,-2"}, 2, "--aspect-ratios"},
         {{"--variant", "tf_efficientdet_lite0", "--num-scales", "0"}, 2, "--num-scales"},
