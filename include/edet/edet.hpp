@@ -34,6 +34,16 @@
 //      edet::FusionNode<edet::FastNormalizedFusion, 2> node(shape, {0.75f, 0.5f});
 //      edet::Tensor<float> fused = node({top_down.view(), lateral.view()});
 //
+// 4. A model you trained with effdet's train.py (other classes, anchors, size, names),
+//    described once (detect/model_description.hpp; edet-convert stores the description
+//    in the file's metadata, so a converted model needs none):
+//
+//      edet::detect::ModelDescription d;
+//      d.variant = "tf_efficientdet_lite0"; d.image_height = 256; d.image_width = 384;
+//      d.num_scales = 2; d.aspect_ratios = edet::detect::parse_aspect_ratios("1.0,2.0,0.5");
+//      d.labels = edet::detect::LabelMap::from_file("instances_val.json");
+//      edet::Detector mine = edet::Detector::load("model_best.pth.tar", d);
+//
 // Errors a caller can cause (a missing file, a misshapen tensor, an unknown variant) throw
 // edet::Error naming what, where and why.
 //
@@ -41,12 +51,14 @@
 //   core/     Error, instruction-set namespace, parallel loops
 //   tensor/   Tensor<T>, Shape {n, h, w, c}, aligned storage, views (NHWC)
 //   kernels/  depthwise, pointwise (GEMM), dense conv, pool, resize, activations, fusion
+//   io/       safetensors / .pth readers, images, the published variants and their
+//             download (weights are read by nn/ and models/, so io sits below them)
 //   nn/       layer templates: ConvBnAct, MBConv, BiFPN node/layer, heads
 //   models/   EfficientNet backbones, EfficientDet D0-D7, D7x, Lite0-4
-//   io/       safetensors / .pth readers, images, published checkpoints by name (POSIX download)
-//   detect/   anchors, decoding, NMS, labels, the Detector facade, COCO mAP evaluation
+//   detect/   anchors, decoding, NMS, labels, model descriptions, the Detector facade,
+//             COCO mAP evaluation
 //
-// This header pulls in everything above, including xsimd, Eigen and stb_image (static,
+// This header pulls in everything above, including xsimd and stb_image (static,
 // inside io/image.hpp); a translation unit that needs only a part can include that
 // layer's header instead and compiles faster.
 #pragma once
@@ -67,11 +79,14 @@
 #include "edet/io/safetensors.hpp"
 #include "edet/io/weights.hpp"
 
+#include "edet/detect/anchors.hpp"
 #include "edet/detect/coco_dataset.hpp"
 #include "edet/detect/coco_eval.hpp"
 #include "edet/detect/detector.hpp"
 #include "edet/detect/draw.hpp"
+#include "edet/detect/label_map.hpp"
 #include "edet/detect/labels.hpp"
+#include "edet/detect/model_description.hpp"
 #include "edet/detect/postprocess.hpp"
 #include "edet/detect/preprocess.hpp"
 #include "edet/detect/results_json.hpp"
