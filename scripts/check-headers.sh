@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-includes="-Iinclude -isystem third_party -I/usr/include/eigen3 -I/usr/include/stb"
+includes="-Iinclude -isystem third_party -I/usr/include/stb"   # no Eigen: no library header uses it
 flags="-fsyntax-only -Wall -Wextra -Wpedantic -Werror -fopenmp -march=x86-64-v3"
 mapfile -t headers < <(cd include && find edet -name '*.hpp' | sort)
 {
@@ -32,4 +32,11 @@ if [[ -s "$work/self.txt" ]]; then
 else
   echo "headers: each of ${#headers[@]} headers compiles on its own"
 fi
+# The config headers are plain data: the network tables must not pull in the SIMD kernels.
+for h in edet/models/config.hpp edet/io/checkpoints.hpp; do
+  if echo "#include <$h>" | g++ -std=c++17 -E $includes -x c++ - 2>/dev/null | grep -q 'xsimd/'; then
+    echo "headers: $h includes xsimd (it should only name the kernels: kernels/op_kinds.hpp)"; status=1
+  fi
+done
+[[ $status -eq 0 ]] && echo "headers: models/config.hpp and io/checkpoints.hpp are free of xsimd"
 exit $status

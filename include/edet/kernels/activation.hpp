@@ -64,6 +64,7 @@ EDET_SIMD_WARNINGS_BEGIN
 EDET_SIMD_WARNINGS_END
 
 #include "edet/core/arch.hpp"
+#include "edet/kernels/op_kinds.hpp"
 
 // Forces inlining of the small vector helpers into kernel loops (g++ otherwise keeps
 // activate_batch out of line, a call per vector: 14% of D0's time once, measured by perf).
@@ -75,18 +76,7 @@ EDET_SIMD_WARNINGS_END
 
 EDET_NAMESPACE_BEGIN
 
-enum class Activation { none, relu, relu6, swish, sigmoid };
-
-inline const char* to_string(Activation a) {
-    switch (a) {
-        case Activation::none: return "none";
-        case Activation::relu: return "relu";
-        case Activation::relu6: return "relu6";
-        case Activation::swish: return "swish";
-        case Activation::sigmoid: return "sigmoid";
-    }
-    return "?";
-}
+// Activation / FusionRule and their spellings: kernels/op_kinds.hpp.
 
 namespace kernels {
 namespace ref {

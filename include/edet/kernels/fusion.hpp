@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "edet/core/error.hpp"
+#include "edet/kernels/op_kinds.hpp"
 #include "edet/kernels/activation.hpp"  // FloatBatch, xsimd
 #include "edet/tensor/tensor.hpp"
 
@@ -55,16 +56,7 @@
 
 EDET_NAMESPACE_BEGIN
 
-enum class FusionRule { sum, softmax, fast_normalized };
-
-inline const char* to_string(FusionRule r) {
-    switch (r) {
-        case FusionRule::sum: return "sum";
-        case FusionRule::softmax: return "softmax";
-        case FusionRule::fast_normalized: return "fast_normalized";
-    }
-    return "?";
-}
+// Activation / FusionRule and their spellings: kernels/op_kinds.hpp.
 
 namespace kernels {
 

@@ -19,9 +19,8 @@
 #include <vector>
 
 #include "edet/core/error.hpp"
-#include "edet/kernels/activation.hpp"
-#include "edet/kernels/fusion.hpp"
-#include "edet/kernels/padding.hpp"
+#include "edet/kernels/op_kinds.hpp"  // Activation, FusionRule: names only, no SIMD
+#include "edet/kernels/padding.hpp"   // PaddingMode
 
 EDET_NAMESPACE_BEGIN
 
