@@ -23,7 +23,10 @@
 // img_scale = original / resized) and `img_size` {n, 2} (width, height).
 //
 // Output tensors (float32): [input, scale, img_size] with --image; backbone.<i>, fpn.<l>
-// with --features; class_out.<l>, box_out.<l> always; with --detections also
+// with --features; with --nodes every BiFPN node's output under the reference oracle's
+// names (make_fixture --nodes): fpn.resample.<i>.out (the extra levels P6, P7 (P8)) and
+// fpn.cell.<c>.fnode.<j>.out (after the node's separable conv + BN), NCHW (not yet the
+// weighted combinations alone, .combine.out: the fast path never materialises them); class_out.<l>, box_out.<l> always; with --detections also
 //   detections      {n, 100, 6}  x1 y1 x2 y2 score class (1-based), rows of zeros past the
 //                                last detection: top-5000, per-class hard NMS at IoU 0.5
 //   detections_soft {n, 100, 6}  the same with effdet's gaussian soft-NMS
@@ -70,6 +73,7 @@ std::string usage() {
     "  --output      safetensors file to write: class_out.<l>, box_out.<l> (NCHW float32)\n"
     "  --threads     worker threads (default: all)\n"
     "  --features    also write backbone.<i> and fpn.<l>\n"
+    "  --nodes       also write every BiFPN node's output: fpn.resample.<i>.out, fpn.cell.<c>.fnode.<j>.out\n"
     "  --detections  also write detections and detections_soft {n, 100, 6} (rows: --max)\n"
     "Model flags (--size is taken from --input's tensor):\n") + edet_tools::ModelFlags::usage();
 }
@@ -81,6 +85,7 @@ struct Options {
     int threads = 0;
     bool features = false;
     bool detections = false;
+    bool nodes = false;
 };
 
 struct UsageError {
@@ -114,6 +119,10 @@ Options parse_args(int argc, char** argv) {
         }
         if (a == "--detections") {
             o.detections = true;
+            continue;
+        }
+        if (a == "--nodes") {
+            o.nodes = true;
             continue;
         }
         auto it = with_value.find(a);
@@ -307,6 +316,11 @@ int run(const Options& o) {
         pre.width = net->config().image_width;
         batch = read_images(o.images, pre, out);
     }
+    if (o.nodes)
+        net->set_node_observer([&out](const std::string& name, edet::TensorView<const float> v) {
+            const edet::Shape s = v.shape();
+            out.add(name + ".out", to_nchw(v), {s.n, s.c, s.h, s.w});
+        });
     const edet::HeadOutputs& heads = net->forward(batch.input.view());
 
     if (o.features) {

@@ -148,6 +148,11 @@ public:
 
     const HeadOutputs& outputs() const { return outputs_; }
 
+    // Sees every BiFPN node output as forward() computes it, under the reference's module
+    // name (nn::NodeObserver: "fpn.resample.3", "fpn.cell.0.fnode.5"; NHWC views valid during
+    // the call). An empty function turns it off. Outputs are unchanged.
+    void set_node_observer(nn::NodeObserver observer) { node_observer_ = std::move(observer); }
+
     // Per-stage breakdown: with timing on, forward() reads a steady clock at the 11 stage
     // boundaries (nothing else changes). stages() has the names and MACs after the first
     // forward of an input shape; ms is filled only while timing is on.
@@ -232,7 +237,7 @@ private:
             if (taps[i].view.h() != hw.first || taps[i].view.w() != hw.second)
                 fail("backbone feature size", "EfficientDet::forward", "differs from the level size (internal error)");
         }
-        std::vector<nn::Feature> fpn = fpn_.run(ws_, taps, sizes);
+        std::vector<nn::Feature> fpn = fpn_.run(ws_, taps, sizes, node_observer_ ? &node_observer_ : nullptr);
         end_of("bifpn");
         HeadOutputs o;
         std::vector<TensorView<float>> cls, box, cls_max;
@@ -263,6 +268,7 @@ private:
     EfficientDetConfig config_;
     EfficientNetBackbone backbone_;
     nn::BiFpn fpn_;
+    nn::NodeObserver node_observer_;
     nn::HeadNet class_net_;
     nn::HeadNet box_net_;
     nn::Workspace ws_;

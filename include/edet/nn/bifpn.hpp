@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -244,6 +245,12 @@ struct BiFpnSpec {
     int num_levels() const { return max_level - min_level + 1; }
 };
 
+// Sees each BiFPN output as it is computed, under the reference's module name
+// ("fpn.resample.3", "fpn.cell.0.fnode.5"): edet-dump --nodes and the node tests compare
+// every node with the reference's own. Called only while executing (not planning), with a
+// view into the arena that is valid during the call only.
+using NodeObserver = std::function<void(const std::string& name, TensorView<const float> out)>;
+
 // One BiFPN cell ("fpn.cell.{r}").
 class BiFpnLayer {
 public:
@@ -262,6 +269,7 @@ public:
             f.bn_eps = s.bn_eps;
             f.activation = s.activation;
             f.padding = s.padding;
+            names_.push_back(f.prefix);
             nodes_.emplace_back(f, b);
             chs.push_back(s.channels);
         }
@@ -271,7 +279,8 @@ public:
 
     // x: the cell's num_levels inputs (P3..); returns its num_levels outputs. Inputs and
     // intermediate nodes not marked keep are released.
-    std::vector<Feature> run(Workspace& ws, std::vector<Feature> x, const LevelSizes& sizes) const {
+    std::vector<Feature> run(Workspace& ws, std::vector<Feature> x, const LevelSizes& sizes,
+                             const NodeObserver* observer = nullptr) const {
         const std::size_t levels = static_cast<std::size_t>(spec_.num_levels());
         if (x.size() != levels) fail("BiFPN cell", "BiFpnLayer::run", cat(x.size(), " inputs, expected ", levels));
         const int n = x[0].view.n();
@@ -280,6 +289,7 @@ public:
             Feature f;
             f.view = ws.tensor(Shape{n, hw.first, hw.second, spec_.channels}, &f.handle);
             nodes_[i].run(ws, x, f.view);
+            if (observer && *observer && ws.executing()) (*observer)(names_[i], f.view);
             x.push_back(f);
         }
         for (std::size_t i = 0; i + levels < x.size(); ++i)
@@ -290,6 +300,7 @@ public:
 private:
     BiFpnSpec spec_;
     std::vector<BiFpnNodeSpec> table_;
+    std::vector<std::string> names_;  // each node's module name, "fpn.cell.r.fnode.j"
     std::vector<FusionNode> nodes_;
 };
 
@@ -323,8 +334,10 @@ public:
 
     const BiFpnSpec& spec() const { return spec_; }
 
-    // taps: the backbone features (marked keep); returns the P3.. outputs.
-    std::vector<Feature> run(Workspace& ws, std::vector<Feature> x, const LevelSizes& sizes) const {
+    // taps: the backbone features (marked keep); returns the P3.. outputs. `observer`, when
+    // set, sees the extra levels and every node as they are computed.
+    std::vector<Feature> run(Workspace& ws, std::vector<Feature> x, const LevelSizes& sizes,
+                             const NodeObserver* observer = nullptr) const {
         for (std::size_t e = 0; e < extra_.size(); ++e) {
             const TensorView<float> in = x.back().view;
             const auto& hw = sizes.at(static_cast<std::size_t>(spec_.min_level) + x.size());
@@ -336,9 +349,11 @@ public:
             const Workspace::Handle sh = sf ? ws.acquire(sf) : -1;
             if (ws.executing()) extra_[e].forward(in, f.view, sf ? ws.data(sh) : nullptr);
             if (sh >= 0) ws.release(sh);
+            if (observer && *observer && ws.executing())
+                (*observer)(cat("fpn.resample.", spec_.backbone_channels.size() + e), f.view);
             x.push_back(f);
         }
-        for (const auto& c : cells_) x = c.run(ws, std::move(x), sizes);
+        for (const auto& c : cells_) x = c.run(ws, std::move(x), sizes, observer);
         return x;
     }
 
