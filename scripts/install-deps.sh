@@ -5,6 +5,8 @@ set -euo pipefail
 packages=(g++ cmake make pkg-config libeigen3-dev libxsimd-dev libstb-dev doctest-dev python3)
 # curl and wget: the checkpoint download tests run both against a loopback HTTP server.
 packages+=(curl wget)
+# The Python module (python/, `import edet`): headers, NumPy, and pip install . offline.
+packages+=(python3-dev pybind11-dev python3-numpy python3-setuptools python3-wheel python3-venv python3-pip python3-pil)
 # clang-14 + its runtime give libFuzzer for the bounded fuzz runs.
 packages+=(clang-14 libclang-rt-14-dev libomp-14-dev)
 missing=()
