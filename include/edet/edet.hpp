@@ -28,11 +28,12 @@
 //      const edet::HeadOutputs& out = net.forward(x.view());
 //      // out.class_out[l]: {n, h_l, w_l, 9 * num_classes}, out.box_out[l]: {n, h_l, w_l, 9 * 4}
 //
-// 3. Use one building block on its own, e.g. a BiFPN fusion node,
-//    out = sum_i w_i * x_i / (eps + sum_j w_j) (examples/fusion_node.cpp):
+// 3. Take one BiFPN node of a real network apart: build it by its module name from a
+//    checkpoint and run it on plain NHWC tensors (examples/fusion_node.cpp checks one
+//    against the reference's own output):
 //
-//      edet::FusionNode<edet::FastNormalizedFusion, 2> node(shape, {0.75f, 0.5f});
-//      edet::Tensor<float> fused = node({top_down.view(), lateral.view()});
+//      edet::BiFpnNodeModel node = edet::BiFpnNodeModel::load("weights.safetensors", "fpn.cell.0.fnode.3");
+//      edet::Tensor<float> out = node.forward({p3.view(), node2.view()});  // node.input_offsets(): {0, 7}
 //
 // 4. A model you trained with effdet's train.py (other classes, anchors, size, names),
 //    described once (detect/model_description.hpp; edet-convert stores the description
@@ -70,6 +71,7 @@
 
 #include "edet/kernels/fusion.hpp"
 
+#include "edet/models/bifpn_node.hpp"
 #include "edet/models/config.hpp"
 #include "edet/models/efficientdet.hpp"
 
