@@ -372,7 +372,8 @@ PYBIND11_MODULE(_edet, m) {
             PyErr_SetString(PyExc_ValueError, e.what());
         } catch (const edet::Error& e) {
             const std::string msg = e.what();
-            if (contains(msg, "cannot open") || contains(msg, "does not exist") || contains(msg, "No such file"))
+            if (contains(msg, "cannot open") || contains(msg, "does not exist") || contains(msg, "No such file") ||
+                contains(msg, "not in the cache"))
                 PyErr_SetString(PyExc_FileNotFoundError, msg.c_str());
             else if (is_value_error(e))
                 PyErr_SetString(PyExc_ValueError, msg.c_str());
@@ -382,9 +383,11 @@ PYBIND11_MODULE(_edet, m) {
     });
 
     m.def("variants", &variant_names, "The published variant names (detect::variants()).");
+    // The cached file of a published checkpoint, downloaded when missing ($EDET_OFFLINE=1:
+    // FileNotFoundError saying where to put it); unknown names are ValueError.
     m.def("resolve_checkpoint", [](const std::string& name) {
         py::gil_scoped_release release;
-        return values([&] { return edet::io::resolve_checkpoint(name); });
+        return edet::io::resolve_checkpoint(name);
     });
 
     py::class_<PyDetector>(m, "_Detector")

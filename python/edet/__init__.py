@@ -143,7 +143,9 @@ class Detector:
     """Image in, labelled boxes out (edet::Detector): letterbox, network, NMS, as effdet.
 
     weights: a .safetensors / .pth / training checkpoint file; or model: a published name
-    (edet.variants()) resolved through edet's checkpoint cache ($EDET_HOME, ~/.cache/edet).
+    (edet.variants()) resolved through edet's checkpoint cache ($EDET_HOME, ~/.cache/edet),
+    downloaded when missing; with $EDET_OFFLINE=1 a missing file is FileNotFoundError
+    naming the URL and where to save it.
     variant: the published variant the weights are (default: the file's metadata).
     size: network input (h, w) or "HxW"; labels: a labels file (COCO json, one name a line)
     or a list of names; num_classes, num_scales, aspect_ratios ("1.0,2.0,0.5", [1.0, 2.0],

@@ -68,6 +68,23 @@ class Basics(unittest.TestCase):
         self.assertIn("tf_efficientdet_d0", names)
         self.assertIn("tf_efficientdet_lite0", names)
 
+    def test_model_by_name_offline(self):
+        saved = {k: os.environ.get(k) for k in ("EDET_OFFLINE", "EDET_HOME")}
+        with tempfile.TemporaryDirectory() as home:
+            os.environ.update(EDET_OFFLINE="1", EDET_HOME=home)
+            try:
+                with self.assertRaises(FileNotFoundError) as cm:
+                    edet.Detector(model="tf_efficientdet_d0")
+                self.assertIn(home, str(cm.exception))  # says where to put the file
+                with self.assertRaises(ValueError):
+                    edet.Detector(model="no_such_model")
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+
 
 @unittest.skipUnless(has(D0), "fixtures not found (EDET_FIXTURES_DIR)")
 class NetworkParity(unittest.TestCase):
