@@ -190,7 +190,7 @@ public:
 
     // detect() plus the seconds spent inside with the GIL released (for the overhead bench).
     py::tuple detect_timed(const py::object& image, float score_threshold) {
-        const edet::DetectOptions opt = options(score_threshold, -1, 0.5f, "hard", {}, 0);
+        const edet::DetectOptions opt = options(score_threshold, -1, 0.5f, "hard", {}, -1);
         const ImageRef ref = image_ref(image);
         Result r;
         double seconds = 0;
