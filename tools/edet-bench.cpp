@@ -302,14 +302,7 @@ int run(const Options& opt) {
     if (opt.weights.empty()) {
         // Random weights for the described network: resolved against their own heads.
         const edet::detect::ModelDescription& d = opt.model.description;
-        edet::EfficientDetConfig c = edet::efficientdet_config(edet::detect::variant_info(d.variant).network);
-        if (d.image_height > 0) c.image_height = d.image_height, c.image_width = d.image_width;
-        if (d.num_scales > 0) c.num_scales = d.num_scales;
-        if (!d.aspect_ratios.empty()) {
-            c.aspect_ratios.clear();
-            for (const auto& r : d.aspect_ratios) c.aspect_ratios.emplace_back(r[0], r[1]);
-        }
-        c.num_classes = d.num_classes > 0 ? d.num_classes : 90;
+        const edet::EfficientDetConfig c = edet::detect::network_config(d, "edet-bench");
         RandomWeights w(c, opt.seed);
         const edet::detect::ResolvedModel r = edet::detect::resolve_model(d, w, "<random weights>");
         net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(w, r.config));

@@ -70,15 +70,7 @@ int main(int argc, char** argv) {
     try {
         using namespace edet;
         const detect::ModelDescription& d = flags.description;
-        EfficientDetConfig c = efficientdet_config(detect::variant_info(d.variant).network);
-        if (d.image_height) c.image_height = d.image_height, c.image_width = d.image_width;
-        if (d.num_scales) c.num_scales = d.num_scales;
-        if (!d.aspect_ratios.empty()) {
-            c.aspect_ratios.clear();
-            for (const auto& r : d.aspect_ratios) c.aspect_ratios.emplace_back(r[0], r[1]);
-        }
-        if (d.anchor_scale > 0) c.anchor_scale = d.anchor_scale;
-        c.num_classes = d.num_classes > 0 ? d.num_classes : 90;
+        const EfficientDetConfig c = detect::network_config(d, "edet-summary");
         const auto params = EfficientDet::state_dict(c);
         auto count = [&](const std::vector<std::string>& prefixes) {
             std::size_t n = 0;

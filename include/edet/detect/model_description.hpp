@@ -184,6 +184,37 @@ inline AnchorConfig anchor_config(const EfficientDetConfig& c) {
     return a;
 }
 
+// The network a description names: its variant's network row with the description's
+// input size, anchor scales, aspect ratios and anchor scale (each checked); the class count
+// is the row's (90) unless num_classes is set. `where` names the source in errors.
+inline EfficientDetConfig network_config(const ModelDescription& d, const std::string& where = "model description") {
+    EfficientDetConfig c = efficientdet_config(variant_info(d.variant).network);
+    if ((d.image_height > 0) != (d.image_width > 0))
+        fail("image size", where, "give both height and width (HxW)");
+    if (d.image_height > 0) {
+        if (d.image_height < 32 || d.image_width < 32 || d.image_height > kMaxInputSide || d.image_width > kMaxInputSide)
+            fail("image size", where,
+                 cat(d.image_height, "x", d.image_width, " is outside [32, ", kMaxInputSide, "] per side"));
+        c.image_height = d.image_height;
+        c.image_width = d.image_width;
+    }
+    if (d.num_scales < 0 || d.num_scales > 16) fail("num_scales", where, cat(d.num_scales, " is outside [1, 16]"));
+    if (d.num_scales > 0) c.num_scales = d.num_scales;
+    if (!d.aspect_ratios.empty()) {
+        c.aspect_ratios.clear();
+        for (const auto& a : d.aspect_ratios) {
+            if (!(std::isfinite(a[0]) && std::isfinite(a[1]) && a[0] > 0 && a[1] > 0))
+                fail("aspect ratios", where, "every ratio must be finite and positive");
+            c.aspect_ratios.emplace_back(a[0], a[1]);
+        }
+    }
+    if (d.anchor_scale < 0 || !std::isfinite(d.anchor_scale) || d.anchor_scale > 1000)
+        fail("anchor_scale", where, cat(d.anchor_scale, " is not in (0, 1000]"));
+    if (d.anchor_scale > 0) c.anchor_scale = d.anchor_scale;
+    if (d.num_classes > 0) c.num_classes = d.num_classes;
+    return c;
+}
+
 // Decides every field (see the header comment) and checks the heads' predict convs.
 inline ResolvedModel resolve_model(ModelDescription d, const io::TensorSource& weights, const std::string& weights_path) {
     d.fill_from_metadata(weights);
@@ -200,29 +231,7 @@ inline ResolvedModel resolve_model(ModelDescription d, const io::TensorSource& w
     ResolvedModel r;
     r.variant = &variant_info(name);
     d.variant = r.variant->name;
-    EfficientDetConfig c = efficientdet_config(r.variant->network);
-    if ((d.image_height > 0) != (d.image_width > 0))
-        fail("image size", weights_path, "give both height and width (HxW)");
-    if (d.image_height > 0) {
-        if (d.image_height < 32 || d.image_width < 32 || d.image_height > kMaxInputSide || d.image_width > kMaxInputSide)
-            fail("image size", weights_path,
-                 cat(d.image_height, "x", d.image_width, " is outside [32, ", kMaxInputSide, "] per side"));
-        c.image_height = d.image_height;
-        c.image_width = d.image_width;
-    }
-    if (d.num_scales < 0 || d.num_scales > 16) fail("num_scales", weights_path, cat(d.num_scales, " is outside [1, 16]"));
-    if (d.num_scales > 0) c.num_scales = d.num_scales;
-    if (!d.aspect_ratios.empty()) {
-        c.aspect_ratios.clear();
-        for (const auto& a : d.aspect_ratios) {
-            if (!(std::isfinite(a[0]) && std::isfinite(a[1]) && a[0] > 0 && a[1] > 0))
-                fail("aspect ratios", weights_path, "every ratio must be finite and positive");
-            c.aspect_ratios.emplace_back(a[0], a[1]);
-        }
-    }
-    if (d.anchor_scale < 0 || !std::isfinite(d.anchor_scale) || d.anchor_scale > 1000)
-        fail("anchor_scale", weights_path, cat(d.anchor_scale, " is not in (0, 1000]"));
-    if (d.anchor_scale > 0) c.anchor_scale = d.anchor_scale;
+    EfficientDetConfig c = network_config(d, weights_path);
     if (d.max_detections < 0 || d.max_detections > kMaxDetectionsPerImage)
         fail("max_detections", weights_path, cat(d.max_detections, " is outside [1, ", kMaxDetectionsPerImage, "]"));
     r.max_detections = d.max_detections > 0 ? d.max_detections : c.max_detections;
