@@ -27,6 +27,7 @@
 #include "edet/core/error.hpp"
 #include "edet/io/tensor_source.hpp"
 #include "edet/io/weights.hpp"
+#include "edet/models/architecture.hpp"
 #include "edet/models/config.hpp"
 #include "edet/nn/bifpn.hpp"
 #include "edet/nn/binder.hpp"
@@ -79,23 +80,11 @@ public:
             cell >= c.fpn_repeats)
             fail(cat("module '", module, "'"), "BiFpnNodeModel",
                  cat("not a BiFPN node of ", c.name, ": fpn.cell.<0..", c.fpn_repeats - 1, ">.fnode.<j>"));
+        const nn::BiFpnSpec fpn = bifpn_spec(c);
         const std::vector<nn::BiFpnNodeSpec> table = nn::bifpn_nodes(c.min_level, c.max_level);
         if (node < 0 || node >= static_cast<int>(table.size()))
             fail(cat("module '", module, "'"), "BiFpnNodeModel", cat(c.name, "'s cells have nodes 0..", table.size() - 1));
-        // The channels of every entry of the cell's feature list, as BiFpn builds them.
-        std::vector<int> chs;
-        for (int i = 0; i < c.num_levels(); ++i) chs.push_back(cell == 0 && i < 3 ? c.backbone.feature_channels(i) : c.fpn_channels);
-        for (std::size_t j = 0; j < table.size(); ++j) chs.push_back(c.fpn_channels);
-        nn::FusionNodeSpec s;
-        s.prefix = module;
-        s.inputs = table[static_cast<std::size_t>(node)].inputs;
-        for (int off : s.inputs) s.input_channels.push_back(chs[static_cast<std::size_t>(off)]);
-        s.channels = c.fpn_channels;
-        s.fusion.rule = c.fusion;
-        s.redundant_bias = c.redundant_bias;
-        s.bn_eps = c.bn_eps;
-        s.activation = c.activation;
-        s.padding = c.padding;
+        const nn::FusionNodeSpec s = nn::fusion_node_spec(fpn, cell, node);
         detail::ModuleTensors mine(weights, module);
         nn::Binder b(&mine);
         BiFpnNodeModel m;

@@ -25,6 +25,7 @@
 #include "edet/core/error.hpp"
 #include "edet/io/tensor_source.hpp"
 #include "edet/io/weights.hpp"
+#include "edet/models/architecture.hpp"
 #include "edet/models/config.hpp"
 #include "edet/models/efficientnet.hpp"
 #include "edet/nn/bifpn.hpp"
@@ -174,32 +175,9 @@ private:
         if (c.image_height < 1 || c.image_width < 1)
             fail("image size", "EfficientDet", cat(c.image_height, "x", c.image_width, " must be >= 1"));
         backbone_ = EfficientNetBackbone(c.backbone, c.backbone_bn_eps, b);
-        nn::BiFpnSpec f;
-        f.min_level = c.min_level;
-        f.max_level = c.max_level;
-        for (int i = 0; i < 3; ++i) f.backbone_channels.push_back(c.backbone.feature_channels(i));
-        f.channels = c.fpn_channels;
-        f.repeats = c.fpn_repeats;
-        f.fusion.rule = c.fusion;
-        f.redundant_bias = c.redundant_bias;
-        f.bn_eps = c.bn_eps;
-        f.activation = c.activation;
-        f.padding = c.padding;
-        fpn_ = nn::BiFpn(f, b);
-        nn::HeadNetSpec h;
-        h.channels = c.fpn_channels;
-        h.repeats = c.head_repeats;
-        h.num_levels = c.num_levels();
-        h.redundant_bias = c.redundant_bias;
-        h.bn_eps = c.bn_eps;
-        h.activation = c.activation;
-        h.padding = c.padding;
-        h.prefix = "class_net";
-        h.outputs = c.num_anchors() * c.num_classes;
-        class_net_ = nn::HeadNet(h, b);
-        h.prefix = "box_net";
-        h.outputs = c.num_anchors() * 4;
-        box_net_ = nn::HeadNet(h, b);
+        fpn_ = nn::BiFpn(bifpn_spec(c), b);
+        class_net_ = nn::HeadNet(head_spec(c, HeadKind::class_net), b);
+        box_net_ = nn::HeadNet(head_spec(c, HeadKind::box_net), b);
     }
 
     static std::string variant_list() {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "edet/models/architecture.hpp"
 #include "edet/models/config.hpp"
 #include "edet/nn/bifpn.hpp"
 #include "edet/nn/conv.hpp"
@@ -22,54 +23,23 @@
 
 EDET_NAMESPACE_BEGIN
 
-// Every block of a backbone, stage by stage, with its reference name prefix.
-inline std::vector<std::vector<nn::MBConvSpec>> efficientnet_blocks(const BackboneSpec& bb, float bn_eps) {
-    std::vector<std::vector<nn::MBConvSpec>> stages;
-    int in = bb.stem_channels;
-    for (std::size_t s = 0; s < kEfficientNetStages.size(); ++s) {
-        const StageBase& base = kEfficientNetStages[s];
-        std::vector<nn::MBConvSpec> blocks;
-        for (int i = 0; i < bb.stage_repeats[s]; ++i) {
-            nn::MBConvSpec m;
-            m.prefix = cat("backbone.blocks.", s, ".", i);
-            m.depthwise_separable = base.kind == BlockKind::depthwise_separable;
-            m.in_channels = in;
-            m.out_channels = bb.stage_channels[s];
-            m.mid_channels = m.depthwise_separable ? in : round_channels(in * base.expand, 1.0);
-            m.kernel = base.kernel;
-            m.stride = i == 0 ? base.stride : 1;
-            // timm: rd = round(mid * se_ratio / expand) with se_ratio 0.25.
-            m.se_reduced = bb.squeeze_excite()
-                               ? static_cast<int>(std::floor(m.mid_channels * 0.25 / base.expand + 0.5))
-                               : 0;
-            m.activation = bb.activation();
-            m.bn_eps = bn_eps;
-            m.padding = bb.padding();
-            blocks.push_back(m);
-            in = m.out_channels;
-        }
-        stages.push_back(blocks);
-    }
-    return stages;
-}
-
 class EfficientNetBackbone {
 public:
-    static constexpr int kTapStages[3] = {2, 4, 6};
 
     EfficientNetBackbone() = default;
     EfficientNetBackbone(const BackboneSpec& bb, float bn_eps, nn::Binder& b) : spec_(bb) {
+        const StemSpec st = stem_spec(bb, bn_eps);
         nn::ConvSpec stem;
         stem.conv = "backbone.conv_stem";
         stem.bn = "backbone.bn1";
         stem.kind = nn::ConvKind::dense;
-        stem.in_channels = 3;
-        stem.out_channels = bb.stem_channels;
-        stem.kernel = 3;
-        stem.stride = 2;
-        stem.bn_eps = bn_eps;
-        stem.activation = bb.activation();
-        stem.padding = bb.padding();
+        stem.in_channels = st.in_channels;
+        stem.out_channels = st.out_channels;
+        stem.kernel = st.kernel;
+        stem.stride = st.stride;
+        stem.bn_eps = st.bn_eps;
+        stem.activation = st.activation;
+        stem.padding = st.padding;
         stem_ = nn::ConvBnAct(stem, b);
         for (const auto& stage : efficientnet_blocks(bb, bn_eps)) {
             std::vector<nn::MBConv> blocks;
@@ -103,7 +73,7 @@ public:
                 if (!cur.keep) ws.release(cur.handle);
                 cur = next;
             }
-            if (std::find(std::begin(kTapStages), std::end(kTapStages), static_cast<int>(s)) != std::end(kTapStages)) {
+            if (std::find(std::begin(kBackboneTapStages), std::end(kBackboneTapStages), static_cast<int>(s)) != std::end(kBackboneTapStages)) {
                 cur.keep = true;
                 taps.push_back(cur);
             }

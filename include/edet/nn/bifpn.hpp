@@ -40,6 +40,7 @@
 #include "edet/kernels/activation.hpp"
 #include "edet/kernels/fusion.hpp"
 #include "edet/nn/conv.hpp"
+#include "edet/nn/layer_specs.hpp"
 #include "edet/nn/resample.hpp"
 #include "edet/nn/row_window.hpp"
 #include "edet/nn/workspace.hpp"
@@ -54,51 +55,9 @@ struct Feature {
     bool keep = false;  // never released by the BiFPN (backbone taps the caller reads)
 };
 
-// The combine rule of a node as a small policy: how many edge weights it binds and how
-// it fuses (the arithmetic lives in kernels::fuse).
-struct FusionPolicy {
-    FusionRule rule = FusionRule::fast_normalized;
-    bool has_edge_weights() const { return rule != FusionRule::sum; }
-};
 
-struct BiFpnNodeSpec {
-    int level;                 // feature level this node produces (3..max_level)
-    std::vector<int> inputs;   // offsets into [cell inputs..., earlier nodes...]
-};
 
-// The BiFPN node table for levels [min_level, max_level] (effdet bifpn_config).
-inline std::vector<BiFpnNodeSpec> bifpn_nodes(int min_level, int max_level) {
-    const int levels = max_level - min_level + 1;
-    std::vector<std::vector<int>> ids(static_cast<std::size_t>(levels));
-    for (int i = 0; i < levels; ++i) ids[static_cast<std::size_t>(i)].push_back(i);
-    int next = levels;
-    std::vector<BiFpnNodeSpec> nodes;
-    for (int l = max_level - 1; l >= min_level; --l) {  // top-down
-        const std::size_t i = static_cast<std::size_t>(l - min_level);
-        nodes.push_back({l, {ids[i].back(), ids[i + 1].back()}});
-        ids[i].push_back(next++);
-    }
-    for (int l = min_level + 1; l <= max_level; ++l) {  // bottom-up
-        const std::size_t i = static_cast<std::size_t>(l - min_level);
-        BiFpnNodeSpec n{l, ids[i]};
-        n.inputs.push_back(ids[i - 1].back());
-        nodes.push_back(n);
-        ids[i].push_back(next++);
-    }
-    return nodes;
-}
 
-struct FusionNodeSpec {
-    std::string prefix;               // "fpn.cell.{r}.fnode.{n}"
-    std::vector<int> inputs;          // offsets
-    std::vector<int> input_channels;  // channels of each input
-    int channels = 64;                // fpn width
-    FusionPolicy fusion;
-    bool redundant_bias = true;
-    float bn_eps = 1e-3f;
-    Activation activation = Activation::swish;
-    PaddingMode padding = PaddingMode::tf_same;
-};
 
 class FusionNode {
 public:
@@ -231,19 +190,6 @@ private:
 // Level sizes (h, w) indexed by level 0..max_level.
 using LevelSizes = std::vector<std::pair<int, int>>;
 
-struct BiFpnSpec {
-    int min_level = 3;
-    int max_level = 7;
-    std::vector<int> backbone_channels;  // channels of the backbone taps (P3, P4, P5)
-    int channels = 64;
-    int repeats = 3;
-    FusionPolicy fusion;
-    bool redundant_bias = true;
-    float bn_eps = 1e-3f;
-    Activation activation = Activation::swish;
-    PaddingMode padding = PaddingMode::tf_same;
-    int num_levels() const { return max_level - min_level + 1; }
-};
 
 // Sees each BiFPN output as it is computed, under the reference's module name
 // ("fpn.resample.3", "fpn.cell.0.fnode.5"): edet-dump --nodes and the node tests compare
@@ -255,23 +201,11 @@ using NodeObserver = std::function<void(const std::string& name, TensorView<cons
 class BiFpnLayer {
 public:
     BiFpnLayer() = default;
-    BiFpnLayer(const BiFpnSpec& s, const std::string& prefix, const std::vector<int>& input_channels, Binder& b)
-        : spec_(s), table_(bifpn_nodes(s.min_level, s.max_level)) {
-        std::vector<int> chs = input_channels;
+    BiFpnLayer(const BiFpnSpec& s, int cell, Binder& b) : spec_(s), table_(bifpn_nodes(s.min_level, s.max_level)) {
         for (std::size_t n = 0; n < table_.size(); ++n) {
-            FusionNodeSpec f;
-            f.prefix = cat(prefix, ".fnode.", n);
-            f.inputs = table_[n].inputs;
-            for (int off : f.inputs) f.input_channels.push_back(chs[static_cast<std::size_t>(off)]);
-            f.channels = s.channels;
-            f.fusion = s.fusion;
-            f.redundant_bias = s.redundant_bias;
-            f.bn_eps = s.bn_eps;
-            f.activation = s.activation;
-            f.padding = s.padding;
+            const FusionNodeSpec f = fusion_node_spec(s, cell, static_cast<int>(n));
             names_.push_back(f.prefix);
             nodes_.emplace_back(f, b);
-            chs.push_back(s.channels);
         }
     }
 
@@ -311,25 +245,9 @@ class BiFpn {
 public:
     BiFpn() = default;
     BiFpn(const BiFpnSpec& s, Binder& b) : spec_(s) {
-        const int taps = static_cast<int>(s.backbone_channels.size());
-        std::vector<int> chs = s.backbone_channels;
-        int in = chs.back();
-        for (int level = taps; level < s.num_levels(); ++level) {
-            ResampleSpec r;
-            r.prefix = cat("fpn.resample.", level);
-            r.in_channels = in;
-            r.out_channels = s.channels;
-            r.conv_bias = s.redundant_bias;
-            r.bn_eps = s.bn_eps;
-            r.padding = s.padding;
-            extra_.emplace_back(r, b);
-            in = s.channels;
-            chs.push_back(s.channels);
-        }
-        for (int r = 0; r < s.repeats; ++r) {
-            cells_.emplace_back(s, cat("fpn.cell.", r), chs, b);
-            chs.assign(static_cast<std::size_t>(s.num_levels()), s.channels);
-        }
+        for (int level = static_cast<int>(s.backbone_channels.size()); level < s.num_levels(); ++level)
+            extra_.emplace_back(extra_level_spec(s, level), b);
+        for (int r = 0; r < s.repeats; ++r) cells_.emplace_back(s, r, b);
     }
 
     const BiFpnSpec& spec() const { return spec_; }

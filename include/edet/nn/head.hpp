@@ -15,22 +15,12 @@
 
 #include "edet/nn/bifpn.hpp"
 #include "edet/nn/conv.hpp"
+#include "edet/nn/layer_specs.hpp"
 #include "edet/nn/workspace.hpp"
 
 EDET_NAMESPACE_BEGIN
 namespace nn {
 
-struct HeadNetSpec {
-    std::string prefix;   // "class_net" or "box_net"
-    int channels = 64;    // fpn width
-    int repeats = 3;
-    int num_levels = 5;
-    int outputs = 9 * 90; // predict channels: num_anchors * (num_classes or 4)
-    bool redundant_bias = true;
-    float bn_eps = 1e-3f;
-    Activation activation = Activation::swish;
-    PaddingMode padding = PaddingMode::tf_same;
-};
 
 class HeadNet {
 public:

@@ -37,17 +37,12 @@
 #include "edet/kernels/squeeze_excite.hpp"
 #include "edet/nn/binder.hpp"
 #include "edet/nn/conv.hpp"
+#include "edet/nn/layer_specs.hpp"
 #include "edet/nn/row_window.hpp"
 
 EDET_NAMESPACE_BEGIN
 namespace nn {
 
-struct SqueezeExciteSpec {
-    std::string prefix;  // e.g. "backbone.blocks.1.0.se"
-    int channels = 0;    // the gated (expanded) channels
-    int reduced = 0;     // rd
-    Activation activation = Activation::swish;
-};
 
 class SqueezeExcite {
 public:
@@ -205,21 +200,6 @@ private:
     std::vector<unsigned char> done_;
 };
 
-struct MBConvSpec {
-    std::string prefix;  // "backbone.blocks.{stage}.{block}"
-    bool depthwise_separable = false;  // expand ratio 1 (stage 0)
-    int in_channels = 0;
-    int out_channels = 0;
-    int mid_channels = 0;  // expanded width (= in_channels for the DS block)
-    int kernel = 3;
-    int stride = 1;
-    int se_reduced = 0;    // 0 = no SE (Lite)
-    Activation activation = Activation::swish;
-    float bn_eps = 1e-3f;
-    PaddingMode padding = PaddingMode::tf_same;
-
-    bool has_skip() const { return stride == 1 && in_channels == out_channels; }
-};
 
 class MBConv {
 public:

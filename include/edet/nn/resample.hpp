@@ -17,18 +17,11 @@
 #include "edet/kernels/pool.hpp"
 #include "edet/kernels/resize.hpp"
 #include "edet/nn/conv.hpp"
+#include "edet/nn/layer_specs.hpp"
 
 EDET_NAMESPACE_BEGIN
 namespace nn {
 
-struct ResampleSpec {
-    std::string prefix;      // e.g. "fpn.resample.3" or "fpn.cell.0.fnode.3.combine.resample.0"
-    int in_channels = 0;
-    int out_channels = 0;
-    bool conv_bias = true;   // redundant bias
-    float bn_eps = 1e-3f;
-    PaddingMode padding = PaddingMode::tf_same;
-};
 
 enum class ResampleOp { identity, downsample, upsample };
 
