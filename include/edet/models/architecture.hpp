@@ -14,21 +14,14 @@
 #include <vector>
 
 #include "edet/core/error.hpp"
+#include "edet/io/tensor_source.hpp"
 #include "edet/models/config.hpp"
 #include "edet/nn/layer_specs.hpp"
 
 EDET_NAMESPACE_BEGIN
 
-// The backbone's stem: conv 3x3 stride 2 ("backbone.conv_stem") + BN ("backbone.bn1") + act.
-struct StemSpec {
-    int in_channels = 3;
-    int out_channels = 32;
-    int kernel = 3;
-    int stride = 2;
-    float bn_eps = 1e-3f;
-    Activation activation = Activation::swish;
-    PaddingMode padding = PaddingMode::tf_same;
-};
+// The backbone's stem (the spec is in nn/layer_specs.hpp, beside the others).
+using StemSpec = nn::StemSpec;
 
 inline StemSpec stem_spec(const BackboneSpec& bb, float bn_eps) {
     StemSpec s;
@@ -104,6 +97,20 @@ inline nn::HeadNetSpec head_spec(const EfficientDetConfig& c, HeadKind kind) {
     h.padding = c.padding;
     h.outputs = c.num_anchors() * (kind == HeadKind::class_net ? c.num_classes : 4);
     return h;
+}
+
+// The class count a checkpoint was trained for, read from the class head's predict conv
+// ([num_anchors * num_classes, fpn_channels, 1, 1]); throws naming the tensor if it is
+// missing or its shape does not fit the config's anchors.
+inline int checkpoint_num_classes(const io::TensorSource& weights, const EfficientDetConfig& c) {
+    const std::string pred = "class_net.predict.conv_pw.weight";
+    const io::TensorInfo* info = weights.find(pred);
+    if (!info) fail(cat("tensor '", pred, "'"), weights.path(), "missing: cannot read the class count");
+    const int a = c.num_anchors();
+    if (info->shape.size() != 4 || info->shape[0] < a || info->shape[0] % a != 0 || info->shape[0] / a > 100000)
+        fail(cat("tensor '", pred, "'"), weights.path(),
+             cat("shape ", info->shape_str(), " is not [", a, " * num_classes, ", c.fpn_channels, ", 1, 1]"));
+    return static_cast<int>(info->shape[0] / a);
 }
 
 EDET_NAMESPACE_END

@@ -32,6 +32,7 @@
 #include "edet/nn/binder.hpp"
 #include "edet/nn/head.hpp"
 #include "edet/nn/workspace.hpp"
+#include "edet/reference/efficientdet.hpp"
 #include "edet/tensor/tensor.hpp"
 
 EDET_NAMESPACE_BEGIN
@@ -50,6 +51,19 @@ struct HeadOutputs {
     int class_max_columns = 0;
 };
 
+// Which forward an EfficientDet runs: the fast path (nn/ and kernels/: packed weights, BN
+// folded, fused row bands, threads), or the reference path (reference/: the paper's
+// operations one by one in plain loops, slow, one thread) to read or to check against.
+enum class ForwardPath { fast, reference };
+
+inline const char* to_string(ForwardPath p) { return p == ForwardPath::fast ? "fast" : "reference"; }
+
+inline ForwardPath parse_forward_path(const std::string& s) {
+    if (s == "fast") return ForwardPath::fast;
+    if (s == "reference") return ForwardPath::reference;
+    fail(cat("forward path '", s, "'"), "parse_forward_path", "must be fast or reference");
+}
+
 // One stage of the forward: its multiply-adds (counted when the input shape is planned)
 // and, when stage timing is on, its wall time in the last forward.
 struct StageTiming {
@@ -62,18 +76,21 @@ class EfficientDet {
 public:
     // Loads a weights file (.safetensors or .pth). variant "" = the file's
     // __metadata__.model; image size 0 = the variant's size.
+    // path: ForwardPath::reference keeps the weights as stored too and runs the plain
+    // reference layers (reference/efficientdet.hpp) instead of the fast ones.
     static EfficientDet load(const std::string& weights_path, const std::string& variant = "", int image_height = 0,
-                             int image_width = 0) {
+                             int image_width = 0, ForwardPath path = ForwardPath::fast) {
         const auto source = io::open_weights(weights_path);
-        return from_source(*source, variant, image_height, image_width);
+        return from_source(*source, variant, image_height, image_width, path);
     }
-    static EfficientDet load(const std::string& weights_path, const EfficientDetConfig& config) {
+    static EfficientDet load(const std::string& weights_path, const EfficientDetConfig& config,
+                             ForwardPath path = ForwardPath::fast) {
         const auto source = io::open_weights(weights_path);
-        return from_source(*source, config);
+        return from_source(*source, config, path);
     }
 
     static EfficientDet from_source(const io::TensorSource& weights, const std::string& variant = "", int image_height = 0,
-                                    int image_width = 0) {
+                                    int image_width = 0, ForwardPath path = ForwardPath::fast) {
         std::string name = variant.empty() ? weights.metadata("model") : variant;
         if (name.empty())
             fail("variant", weights.path(), cat("not given and the file has no __metadata__.model; valid names: ", variant_list()));
@@ -82,23 +99,21 @@ public:
             fail("image size", "EfficientDet", cat(image_height, "x", image_width, " is negative"));
         if (image_height > 0) c.image_height = image_height;
         if (image_width > 0) c.image_width = image_width;
-        return from_source(weights, c);
+        return from_source(weights, c, path);
     }
 
     // The one construction path: a config (from a name or a compile-time table row) and weights.
     // num_classes is read from the class head's predict conv.
-    static EfficientDet from_source(const io::TensorSource& weights, EfficientDetConfig config) {
-        const std::string pred = "class_net.predict.conv_pw.weight";
-        const io::TensorInfo* info = weights.find(pred);
-        if (!info) fail(cat("tensor '", pred, "'"), weights.path(), "missing: cannot read the class count");
-        const int a = config.num_anchors();
-        if (info->shape.size() != 4 || info->shape[0] < a || info->shape[0] % a != 0 || info->shape[0] / a > 100000)
-            fail(cat("tensor '", pred, "'"), weights.path(),
-                 cat("shape ", info->shape_str(), " is not [", a, " * num_classes, ", config.fpn_channels, ", 1, 1]"));
-        config.num_classes = static_cast<int>(info->shape[0] / a);
+    // The fast path's binder checks the file either way (every tensor used, finite, sane
+    // batch norms); the reference path then reads the same tensors as stored.
+    static EfficientDet from_source(const io::TensorSource& weights, EfficientDetConfig config,
+                                    ForwardPath path = ForwardPath::fast) {
+        config.num_classes = checkpoint_num_classes(weights, config);
         nn::Binder b(&weights);
         EfficientDet net(config, b);
         b.finish();
+        if (path == ForwardPath::reference)
+            net.reference_ = std::make_unique<reference::EfficientDet>(reference::EfficientDet::from_source(weights, config));
         return net;
     }
 
@@ -116,6 +131,7 @@ public:
 
     const EfficientDetConfig& config() const { return config_; }
     int num_classes() const { return config_.num_classes; }
+    ForwardPath forward_path() const { return reference_ ? ForwardPath::reference : ForwardPath::fast; }
 
     // Changes the network's input size (level sizes, upsample targets); replans on the
     // next forward. Weights are unchanged.
@@ -135,6 +151,7 @@ public:
                  cat(config_.name, " is set up for {n, ", config_.image_height, ", ", config_.image_width,
                      ", 3} (pass the size to load() or call set_image_size())"));
         if (!input_nhwc.is_contiguous()) fail(cat("input ", s.str()), "EfficientDet::forward", "must be contiguous");
+        if (reference_) return run_reference(input_nhwc);
         if (s != planned_) {
             ws_.begin_plan();
             run(input_nhwc);
@@ -150,7 +167,8 @@ public:
     const HeadOutputs& outputs() const { return outputs_; }
 
     // Sees every BiFPN node output as forward() computes it, under the reference's module
-    // name (nn::NodeObserver: "fpn.resample.3", "fpn.cell.0.fnode.5"; NHWC views valid during
+    // name (nn::NodeObserver: "fpn.resample.3", "fpn.cell.0.fnode.5", and the node's fused
+    // inputs before its activation, "fpn.cell.0.fnode.5.combine"; NHWC views valid during
     // the call). An empty function turns it off. Outputs are unchanged.
     void set_node_observer(nn::NodeObserver observer) { node_observer_ = std::move(observer); }
 
@@ -178,6 +196,19 @@ private:
         fpn_ = nn::BiFpn(bifpn_spec(c), b);
         class_net_ = nn::HeadNet(head_spec(c, HeadKind::class_net), b);
         box_net_ = nn::HeadNet(head_spec(c, HeadKind::box_net), b);
+    }
+
+    // The reference path: the plain layers' tensors, viewed as the fast path's outputs.
+    // No run maxima (class_max empty: detect::postprocess then scans every logit).
+    const HeadOutputs& run_reference(TensorView<const float> input) {
+        reference_outputs_ = reference_->forward(input, node_observer_);
+        HeadOutputs o;
+        for (const auto& t : reference_outputs_.backbone) o.backbone.push_back(t.view());
+        for (const auto& t : reference_outputs_.fpn) o.fpn.push_back(t.view());
+        for (const auto& t : reference_outputs_.class_out) o.class_out.push_back(t.view());
+        for (const auto& t : reference_outputs_.box_out) o.box_out.push_back(t.view());
+        outputs_ = std::move(o);
+        return outputs_;
     }
 
     static std::string variant_list() {
@@ -252,6 +283,8 @@ private:
     nn::Workspace ws_;
     Shape planned_{0, 0, 0, 0};
     HeadOutputs outputs_;
+    std::unique_ptr<reference::EfficientDet> reference_;  // set for ForwardPath::reference
+    reference::Outputs reference_outputs_;
     bool stage_timing_ = false;
     std::vector<StageTiming> stages_;
 };

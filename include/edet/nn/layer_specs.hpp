@@ -17,6 +17,17 @@
 EDET_NAMESPACE_BEGIN
 namespace nn {
 
+// The backbone's stem: conv 3x3 stride 2 ("backbone.conv_stem") + BN ("backbone.bn1") + act.
+struct StemSpec {
+    int in_channels = 3;
+    int out_channels = 32;
+    int kernel = 3;
+    int stride = 2;
+    float bn_eps = 1e-3f;
+    Activation activation = Activation::swish;
+    PaddingMode padding = PaddingMode::tf_same;
+};
+
 struct SqueezeExciteSpec {
     std::string prefix;  // e.g. "backbone.blocks.1.0.se"
     int channels = 0;    // the gated (expanded) channels
