@@ -35,6 +35,14 @@
 //      edet::BiFpnNodeModel node = edet::BiFpnNodeModel::load("weights.safetensors", "fpn.cell.0.fnode.3");
 //      edet::Tensor<float> out = node.forward({p3.view(), node2.view()});  // node.input_offsets(): {0, 7}
 //
+//    The backbone's stem and blocks and the heads come apart the same way, by name
+//    (models/mbconv_block.hpp, models/head_model.hpp; examples/mbconv_block.cpp):
+//
+//      edet::MBConvBlockModel block = edet::MBConvBlockModel::load("weights.safetensors", "backbone.blocks.3.1");
+//      edet::Tensor<float> y = block.forward(x.view());  // x: {n, h, w, block.in_channels()}
+//      edet::HeadModel box = edet::HeadModel::load("weights.safetensors", "box_net");
+//      std::vector<edet::Tensor<float>> boxes = box.forward({p3, p4, p5, p6, p7});  // per level {n, h, w, 36}
+//
 // 4. A model you trained with effdet's train.py (other classes, anchors, size, names),
 //    described once (detect/model_description.hpp; edet-convert stores the description
 //    in the file's metadata, so a converted model needs none):
@@ -55,7 +63,8 @@
 //   io/       safetensors / .pth readers, images, the published variants and their
 //             download (weights are read by nn/ and models/, so io sits below them)
 //   nn/       layer templates: ConvBnAct, MBConv, BiFPN node/layer, heads
-//   models/   EfficientNet backbones, EfficientDet D0-D7, D7x, Lite0-4
+//   models/   EfficientNet backbones, EfficientDet D0-D7, D7x, Lite0-4; the network's own
+//             modules by effdet name: BiFPN nodes, stem and MBConv blocks, heads
 //   detect/   anchors, decoding, NMS, labels, model descriptions, the Detector facade,
 //             COCO mAP evaluation
 //
@@ -74,6 +83,8 @@
 #include "edet/models/bifpn_node.hpp"
 #include "edet/models/config.hpp"
 #include "edet/models/efficientdet.hpp"
+#include "edet/models/head_model.hpp"
+#include "edet/models/mbconv_block.hpp"
 
 #include "edet/io/checkpoint_cache.hpp"
 #include "edet/io/checkpoints.hpp"

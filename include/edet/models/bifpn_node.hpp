@@ -29,6 +29,7 @@
 #include "edet/io/weights.hpp"
 #include "edet/models/architecture.hpp"
 #include "edet/models/config.hpp"
+#include "edet/models/module_weights.hpp"
 #include "edet/nn/bifpn.hpp"
 #include "edet/nn/binder.hpp"
 #include "edet/nn/workspace.hpp"
@@ -36,40 +37,12 @@
 
 EDET_NAMESPACE_BEGIN
 
-namespace detail {
-// Only the tensors under one module's name ("fpn.cell.0.fnode.3."), so the binder's
-// "every tensor used" check applies to the module alone.
-class ModuleTensors final : public io::TensorSource {
-public:
-    ModuleTensors(const io::TensorSource& all, const std::string& module) : all_(all) {
-        for (const auto& t : all.tensors())
-            if (t.name.compare(0, module.size() + 1, module + ".") == 0) infos_.push_back(t);
-        if (infos_.empty()) fail(cat("module '", module, "'"), all.path(), "no tensor of the checkpoint is under this name");
-    }
-    const std::vector<io::TensorInfo>& tensors() const override { return infos_; }
-    const io::TensorInfo* find(const std::string& name) const override {
-        for (const auto& t : infos_)
-            if (t.name == name) return &t;
-        return nullptr;
-    }
-    std::vector<float> read_f32(const std::string& name) const override { return all_.read_f32(name); }
-    std::string metadata(const std::string& key) const override { return all_.metadata(key); }
-    const std::string& path() const override { return all_.path(); }
-
-private:
-    const io::TensorSource& all_;
-    std::vector<io::TensorInfo> infos_;
-};
-}  // namespace detail
-
 class BiFpnNodeModel {
 public:
     // `module`: "fpn.cell.<c>.fnode.<j>"; variant "" = the file's __metadata__.model.
     static BiFpnNodeModel load(const std::string& weights_path, const std::string& module, const std::string& variant = "") {
         const auto w = io::open_weights(weights_path);
-        const std::string name = variant.empty() ? w->metadata("model") : variant;
-        if (name.empty()) fail("variant", weights_path, "not given and the file has no __metadata__.model");
-        return from_source(*w, module, efficientdet_config(name));
+        return from_source(*w, module, efficientdet_config(detail::module_variant(*w, variant)));
     }
 
     static BiFpnNodeModel from_source(const io::TensorSource& weights, const std::string& module,

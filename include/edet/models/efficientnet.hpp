@@ -23,24 +23,29 @@
 
 EDET_NAMESPACE_BEGIN
 
+// The stem as the dense conv layer that runs it (conv "backbone.conv_stem", BN
+// "backbone.bn1", then the activation); also what StemModel (mbconv_block.hpp) binds.
+inline nn::ConvSpec stem_conv_spec(const StemSpec& st) {
+    nn::ConvSpec stem;
+    stem.conv = "backbone.conv_stem";
+    stem.bn = "backbone.bn1";
+    stem.kind = nn::ConvKind::dense;
+    stem.in_channels = st.in_channels;
+    stem.out_channels = st.out_channels;
+    stem.kernel = st.kernel;
+    stem.stride = st.stride;
+    stem.bn_eps = st.bn_eps;
+    stem.activation = st.activation;
+    stem.padding = st.padding;
+    return stem;
+}
+
 class EfficientNetBackbone {
 public:
 
     EfficientNetBackbone() = default;
     EfficientNetBackbone(const BackboneSpec& bb, float bn_eps, nn::Binder& b) : spec_(bb) {
-        const StemSpec st = stem_spec(bb, bn_eps);
-        nn::ConvSpec stem;
-        stem.conv = "backbone.conv_stem";
-        stem.bn = "backbone.bn1";
-        stem.kind = nn::ConvKind::dense;
-        stem.in_channels = st.in_channels;
-        stem.out_channels = st.out_channels;
-        stem.kernel = st.kernel;
-        stem.stride = st.stride;
-        stem.bn_eps = st.bn_eps;
-        stem.activation = st.activation;
-        stem.padding = st.padding;
-        stem_ = nn::ConvBnAct(stem, b);
+        stem_ = nn::ConvBnAct(stem_conv_spec(stem_spec(bb, bn_eps)), b);
         for (const auto& stage : efficientnet_blocks(bb, bn_eps)) {
             std::vector<nn::MBConv> blocks;
             for (const auto& m : stage) blocks.emplace_back(m, b);
