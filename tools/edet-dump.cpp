@@ -3,7 +3,7 @@
 // compare them with ../shared/fixtures or the oracle (../shared/oracle/make_fixture).
 //
 //   edet-dump --weights W.safetensors --input I.safetensors --output O.safetensors
-//             [--variant NAME] [--threads N] [--features] [--detections]
+//             [--variant NAME] [--threads N] [--features] [--detections] [--nodes] [--path fast|reference]
 //   edet-dump --weights W.safetensors --image a.png [--image b.jpg ...] --output O.safetensors
 //             [--variant NAME] [--detections]
 //   edet-dump --weights model_best.pth.tar --variant tf_efficientdet_lite0 --num-scales 2
@@ -24,9 +24,10 @@
 //
 // Output tensors (float32): [input, scale, img_size] with --image; backbone.<i>, fpn.<l>
 // with --features; with --nodes every BiFPN node's output under the reference oracle's
-// names (make_fixture --nodes): fpn.resample.<i>.out (the extra levels P6, P7 (P8)) and
-// fpn.cell.<c>.fnode.<j>.out (after the node's separable conv + BN), NCHW (not yet the
-// weighted combinations alone, .combine.out: the fast path never materialises them); class_out.<l>, box_out.<l> always; with --detections also
+// names (make_fixture --nodes): fpn.resample.<i>.out (the extra levels P6, P7 (P8)),
+// fpn.cell.<c>.fnode.<j>.out (after the node's separable conv + BN) and
+// fpn.cell.<c>.fnode.<j>.combine.out (the fused inputs after the node's activation, as the
+// oracle records them), NCHW; class_out.<l>, box_out.<l> always; with --detections also
 //   detections      {n, 100, 6}  x1 y1 x2 y2 score class (1-based), rows of zeros past the
 //                                last detection: top-5000, per-class hard NMS at IoU 0.5
 //   detections_soft {n, 100, 6}  the same with effdet's gaussian soft-NMS
@@ -34,6 +35,9 @@
 // the boxes are in network pixels, unclipped (the fixtures); with image info (--image, or
 // scale + img_size in --input) they are clipped to the image before NMS and scaled to
 // original-image pixels after it, as effdet does (DESIGN.md section 3, "Image info").
+//
+// --path reference runs the plain reference layers (reference/, slow, one thread) instead of
+// the fast ones: the same outputs within float32 noise, from code written to be read.
 //
 // Exit status: 0 ok, 1 edet::Error (message on stderr, naming the file), 2 usage error.
 #include <cstdio>
@@ -64,7 +68,7 @@ namespace {
 std::string usage() {
     return std::string(
     "usage: edet-dump --weights W.safetensors (--input I.safetensors | --image FILE...) --output O.safetensors\n"
-    "                 [model flags] [--threads N] [--features] [--detections]\n"
+    "                 [model flags] [--threads N] [--features] [--nodes] [--detections] [--path P]\n"
     "  --weights     model state_dict (.safetensors or .pth)\n"
     "  --input       safetensors file with 'input', float32 NCHW {n, 3, H, W}, normalised\n"
     "                (optional 'scale' {n} and 'img_size' {n, 2}: image info for --detections)\n"
@@ -74,7 +78,9 @@ std::string usage() {
     "  --threads     worker threads (default: all)\n"
     "  --features    also write backbone.<i> and fpn.<l>\n"
     "  --nodes       also write every BiFPN node's output: fpn.resample.<i>.out, fpn.cell.<c>.fnode.<j>.out\n"
+    "                and .combine.out (its fused inputs after the activation)\n"
     "  --detections  also write detections and detections_soft {n, 100, 6} (rows: --max)\n"
+    "  --path        fast (default) or reference: the plain reference layers, slow, to check against\n"
     "Model flags (--size is taken from --input's tensor):\n") + edet_tools::ModelFlags::usage();
 }
 
@@ -86,6 +92,7 @@ struct Options {
     bool features = false;
     bool detections = false;
     bool nodes = false;
+    edet::ForwardPath path = edet::ForwardPath::fast;
 };
 
 struct UsageError {
@@ -100,6 +107,11 @@ Options parse_args(int argc, char** argv) {
         {"--input", [&](const std::string& v) { o.input = v; }},
         {"--image", [&](const std::string& v) { o.images.push_back(v); }},
         {"--output", [&](const std::string& v) { o.output = v; }},
+        {"--path",
+         [&](const std::string& v) {
+             if (v != "fast" && v != "reference") throw UsageError{"--path must be fast or reference, got '" + v + "'"};
+             o.path = edet::parse_forward_path(v);
+         }},
         {"--threads",
          [&](const std::string& v) {
              char* end = nullptr;
@@ -309,7 +321,7 @@ int run(const Options& o) {
     // checked against the weights' heads.
     const edet::detect::ResolvedModel model = edet::detect::resolve_model(d, *weights, o.weights);
     const std::string name = model.variant->name;
-    auto net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*weights, model.config));
+    auto net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*weights, model.config, o.path));
     if (!o.images.empty()) {
         edet::detect::PreprocessOptions pre = edet::detect::PreprocessOptions::for_variant(name);
         pre.height = net->config().image_height;

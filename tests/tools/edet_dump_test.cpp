@@ -274,6 +274,10 @@ TEST_CASE("edet-dump: usage errors exit 2 with a message, bad weights exit 1 nam
     CHECK(no_value.exit_code == 2);
     CHECK(edet_test::contains(no_value.err, "--weights needs a value"));
 
+    const edet_test::RunResult path = edet_test::run_tool({dump, "--path", "slow", "--weights", "w"}, tmp);
+    CHECK(path.exit_code == 2);
+    CHECK(edet_test::contains(path.err, "--path must be fast or reference"));
+
     const edet_test::RunResult threads = edet_test::run_tool({dump, "--threads", "0", "--weights", "w"}, tmp);
     CHECK(threads.exit_code == 2);
     // At most edet::max_num_threads() (4 x the cores, at least 64), as edet-detect.
@@ -374,40 +378,56 @@ TEST_CASE("edet-dump: a custom model's train.py checkpoint, described by the mod
     CHECK(box <= tol * 600);
 }
 
-TEST_CASE("edet-dump --nodes: every BiFPN node of every cell equals the reference's own" * doctest::test_suite("parity")) {
+TEST_CASE("edet-dump --nodes: every BiFPN node of every cell equals the reference's own, on both paths" *
+          doctest::test_suite("parity")) {
     const std::string dump = edet_test::tool_path("edet-dump");
     if (dump.empty()) return;
     edet_test::TempDir tmp;
     const std::string dir = edet_test::fixtures_dir() + "/tf_efficientdet_d0_s3_256x384/";
-    const std::string out = tmp / "nodes.safetensors";
-    const edet_test::RunResult r = edet_test::run_tool(
-        {dump, "--weights", dir + "weights.safetensors", "--input", dir + "input.safetensors", "--output", out, "--nodes"}, tmp);
-    CAPTURE(r.err);
-    REQUIRE(r.exit_code == 0);
-    const auto got = edet::io::SafeTensorsFile::open(out);
     const auto ref = edet::io::SafeTensorsFile::open(dir + "nodes.safetensors");
     const std::vector<std::uint8_t> manifest = edet::io::read_file_bytes(dir + "manifest.json");
     const edet::io::json::Value m = edet::io::json::parse(std::string(manifest.begin(), manifest.end()), "manifest");
     const double tol = std::max(1e-4, 4 * m["fp32_noise_max"].as_number());
-    // Every node the manifest lists (3 cells x 8 nodes) and the two extra levels.
-    std::vector<std::string> names = {"fpn.resample.3.out", "fpn.resample.4.out"};
-    for (const auto& node : m["fpn_nodes"].as_array()) names.push_back(node["name"].as_string() + ".out");
-    REQUIRE(names.size() == 26);
-    double worst = 0;
-    for (const std::string& name : names) {
-        CAPTURE(name);
-        REQUIRE(got->find(name) != nullptr);
-        REQUIRE(got->find(name)->shape == ref->find(name)->shape);
-        const std::vector<float> a = got->read_f32(name), b = ref->read_f32(name);
-        double num = 0, den = 0;
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            num = std::max(num, std::fabs(double(a[i]) - b[i]));
-            den = std::max(den, std::fabs(double(b[i])));
+    const std::string out = tmp / "nodes.safetensors";
+    for (const std::string path : {"fast", "reference"}) {
+        CAPTURE(path);
+        const edet_test::RunResult r = edet_test::run_tool({dump, "--weights", dir + "weights.safetensors", "--input",
+                                                            dir + "input.safetensors", "--output", out, "--nodes", "--path", path},
+                                                           tmp);
+        CAPTURE(r.err);
+        REQUIRE(r.exit_code == 0);
+        const auto got = edet::io::SafeTensorsFile::open(out);
+        // Every node the manifest lists (3 cells x 8 nodes), whole and its combine, and the
+        // two extra levels: every tensor of the oracle's file.
+        std::vector<std::string> names = {"fpn.resample.3.out", "fpn.resample.4.out"};
+        for (const auto& node : m["fpn_nodes"].as_array()) {
+            names.push_back(node["name"].as_string() + ".out");
+            names.push_back(node["name"].as_string() + ".combine.out");
         }
-        CHECK(num / den <= tol);
-        worst = std::max(worst, num / den);
+        REQUIRE(names.size() == 50);
+        CHECK(ref->tensors().size() == names.size());
+        double worst = 0;
+        for (const std::string& name : names) {
+            CAPTURE(name);
+            REQUIRE(got->find(name) != nullptr);
+            REQUIRE(got->find(name)->shape == ref->find(name)->shape);
+            const std::vector<float> a = got->read_f32(name), b = ref->read_f32(name);
+            double num = 0, den = 0;
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                num = std::max(num, std::fabs(double(a[i]) - b[i]));
+                den = std::max(den, std::fabs(double(b[i])));
+            }
+            CHECK(num / den <= tol);
+            worst = std::max(worst, num / den);
+        }
+        MESSAGE("BiFPN nodes, " << path << " path: worst rel error " << worst << " over " << names.size()
+                                << " outputs (tolerance " << tol << ")");
     }
-    MESSAGE("BiFPN nodes: worst rel error " << worst << " over " << names.size() << " outputs (tolerance " << tol << ")");
+    REQUIRE(edet_test::run_tool({dump, "--weights", dir + "weights.safetensors", "--input", dir + "input.safetensors",
+                                 "--output", out, "--nodes"},
+                                tmp)
+                .exit_code == 0);
+    const auto got = edet::io::SafeTensorsFile::open(out);
     // The heads are the same with and without --nodes (the observer only copies).
     const std::string plain = tmp / "plain.safetensors";
     REQUIRE(edet_test::run_tool({dump, "--weights", dir + "weights.safetensors", "--input", dir + "input.safetensors",
