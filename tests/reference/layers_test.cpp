@@ -61,14 +61,15 @@ TEST_CASE("fast layers vs reference layers: every MBConv block, every node of a 
             edet::ThreadCountScope scope(threads);
             double worst_block = 0, worst_node = 0, worst_head = 0;
             // Blocks: odd-sized maps (stride-2 blocks then pad unevenly), batch 2; the first
-            // block of each stage also on a larger map, where the fast block fuses expand and
+            // block of stages 0-2 also on a larger map, where the fast block fuses expand and
             // depthwise by row bands instead of expanding the whole image.
-            for (const auto& stage : edet::efficientnet_blocks(c.backbone, c.backbone_bn_eps))
+            const auto stages = edet::efficientnet_blocks(c.backbone, c.backbone_bn_eps);
+            for (const auto& stage : stages)
                 for (const auto& spec : stage) {
                     CAPTURE(spec.prefix);
                     const auto block = edet::MBConvBlockModel::from_source(*weights, spec.prefix, c);
-                    for (const auto hw : {std::pair<int, int>{13, 18}, std::pair<int, int>{41, 57}}) {
-                        if (hw.first == 41 && &spec != &stage.front()) continue;
+                    for (const auto& hw : {std::pair<int, int>{13, 18}, std::pair<int, int>{41, 57}}) {
+                        if (hw.first == 41 && (&spec != &stage.front() || &stage > &stages[2])) continue;
                         const edet::Tensor<float> x = layers_random(edet::Shape{2, hw.first, hw.second, spec.in_channels}, rng);
                         worst_block = std::max(worst_block, layers_error(block.forward(x.view()),
                                                                          edet::reference::mbconv(spec, params, x.view())));
