@@ -282,13 +282,15 @@ py::list to_list(std::vector<Nchw>&& maps) {
 class PyNetwork {
 public:
     PyNetwork(const std::string& weights, const std::string& variant, int height, int width, const std::string& key,
-              int threads)
+              int threads, const std::string& path)
         : threads_(threads) {
         edet::io::WeightsOptions wo;
         wo.key = key;
+        const edet::ForwardPath forward_path = edet::parse_forward_path(path);
         py::gil_scoped_release release;
         const auto source = edet::io::open_weights(weights, wo);
-        net_ = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*source, variant, height, width));
+        net_ = std::make_unique<edet::EfficientDet>(
+            edet::EfficientDet::from_source(*source, variant, height, width, forward_path));
     }
 
     // (class_outputs, box_outputs) for an (N, 3, H, W) float32 C-contiguous array.
@@ -405,7 +407,7 @@ PYBIND11_MODULE(_edet, m) {
         .def_property_readonly("category_ids", &PyDetector::category_ids);
 
     py::class_<PyNetwork>(m, "_Network")
-        .def(py::init<const std::string&, const std::string&, int, int, const std::string&, int>())
+        .def(py::init<const std::string&, const std::string&, int, int, const std::string&, int, const std::string&>())
         .def("__call__", &PyNetwork::call)
         .def("features", &PyNetwork::features)
         .def_property_readonly("name", &PyNetwork::name)

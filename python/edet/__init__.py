@@ -238,12 +238,16 @@ class EfficientDet:
         self._net = _net
 
     @classmethod
-    def load(cls, weights, variant=None, size=None, threads=None, ema=False, key=None):
-        """Builds the network from a weights file; variant None = the file's metadata."""
+    def load(cls, weights, variant=None, size=None, threads=None, ema=False, key=None, path="fast"):
+        """Builds the network from a weights file; variant None = the file's metadata.
+        path "reference" runs the plain reference layers (slow, for checking) instead of
+        the fast ones."""
         h, w = _size(size)
         if key is None:
             key = "state_dict_ema" if ema else ""
-        return cls(_edet._Network(_path(weights, "weights file"), variant or "", h, w, key, threads or 0))
+        if path not in ("fast", "reference"):
+            raise ValueError(f"path must be 'fast' or 'reference', got {path!r}")
+        return cls(_edet._Network(_path(weights, "weights file"), variant or "", h, w, key, threads or 0, path))
 
     def __call__(self, x, threads=None):
         """(class_outputs, box_outputs) for x (N, 3, H, W) float32 C-contiguous: lists of

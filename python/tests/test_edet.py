@@ -88,7 +88,7 @@ class Basics(unittest.TestCase):
 
 @unittest.skipUnless(has(D0), "fixtures not found (EDET_FIXTURES_DIR)")
 class NetworkParity(unittest.TestCase):
-    def check_case(self, case):
+    def check_case(self, case, path="fast"):
         d = os.path.join(FIXTURES, case)
         with open(os.path.join(d, "manifest.json")) as f:
             manifest = json.load(f)
@@ -96,7 +96,7 @@ class NetworkParity(unittest.TestCase):
         x = read_safetensors(os.path.join(d, "input.safetensors"))["input"]
         ref = read_safetensors(os.path.join(d, "outputs.safetensors"))
         net = edet.EfficientDet.load(os.path.join(d, "weights.safetensors"), variant=manifest["model"],
-                                     size=tuple(x.shape[2:]))
+                                     size=tuple(x.shape[2:]), path=path)
         cls, box = net(np.ascontiguousarray(x, dtype=np.float32))
         backbone, fpn = net.features(np.ascontiguousarray(x, dtype=np.float32))
         got = {}
@@ -106,7 +106,7 @@ class NetworkParity(unittest.TestCase):
         for name, want in ref.items():
             if name not in got:
                 continue
-            with self.subTest(case=case, tensor=name):
+            with self.subTest(case=case, tensor=name, path=path):
                 self.assertEqual(got[name].shape, want.shape)
                 self.assertEqual(got[name].dtype, np.float32)
                 # As tests/models/efficientdet_test.cpp: max abs error relative to max |ref|.
@@ -120,6 +120,13 @@ class NetworkParity(unittest.TestCase):
         self.assertTrue(cases)
         for c in cases:
             self.check_case(c)
+
+    def test_reference_path(self):
+        # The plain reference layers (slow) hold the same tolerance; a bad path is refused.
+        self.check_case("tf_efficientdet_d0_s3_256x384", path="reference")
+        with self.assertRaises(ValueError):
+            edet.EfficientDet.load(os.path.join(FIXTURES, "tf_efficientdet_d0_s3_256x384", "weights.safetensors"),
+                                   path="slow")
 
 
 @unittest.skipUnless(has(D0, PHOTO), "fixtures or examples/data/astronaut.png not found")
