@@ -53,6 +53,15 @@
 //      d.labels = edet::detect::LabelMap::from_file("instances_val.json");
 //      edet::Detector mine = edet::Detector::load("model_best.pth.tar", d);
 //
+// 5. Read the network plainly: reference/ writes every layer as the paper's operations one
+//    per line (plain loops on tensors, weights as the checkpoint stores them), and the
+//    whole network the same way; slow, one thread, held to the same tolerance as the fast
+//    path, which is tested against it:
+//
+//      edet::EfficientDet ref = edet::EfficientDet::load("weights.safetensors", "", 0, 0,
+//                                                        edet::ForwardPath::reference);
+//      edet::Tensor<float> y = edet::reference::mbconv(spec, params, x.view());  // one block
+//
 // Errors a caller can cause (a missing file, a misshapen tensor, an unknown variant) throw
 // edet::Error naming what, where and why.
 //
@@ -62,8 +71,13 @@
 //   kernels/  depthwise, pointwise (GEMM), dense conv, pool, resize, activations, fusion
 //   io/       safetensors / .pth readers, images, the published variants and their
 //             download (weights are read by nn/ and models/, so io sits below them)
-//   nn/       layer templates: ConvBnAct, MBConv, BiFPN node/layer, heads
-//   models/   EfficientNet backbones, EfficientDet D0-D7, D7x, Lite0-4; the network's own
+//   nn/       layer templates: ConvBnAct, MBConv, BiFPN node/layer, heads (the fast path);
+//             layer_specs.hpp: what each layer is, as data
+//   reference/ the same layers and the whole network written plainly (no SIMD); it includes
+//             only data headers from above it (nn/layer_specs.hpp, models/config.hpp,
+//             models/architecture.hpp), and EfficientDet offers it as ForwardPath::reference
+//   models/   the variant table (config.hpp) and every layer's spec from it (architecture.hpp);
+//             EfficientNet backbones, EfficientDet D0-D7, D7x, Lite0-4; the network's own
 //             modules by effdet name: BiFPN nodes, stem and MBConv blocks, heads
 //   detect/   anchors, decoding, NMS, labels, model descriptions, the Detector facade,
 //             COCO mAP evaluation
@@ -85,6 +99,7 @@
 #include "edet/models/efficientdet.hpp"
 #include "edet/models/head_model.hpp"
 #include "edet/models/mbconv_block.hpp"
+#include "edet/reference/efficientdet.hpp"
 
 #include "edet/io/checkpoint_cache.hpp"
 #include "edet/io/checkpoints.hpp"

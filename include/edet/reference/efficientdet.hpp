@@ -12,7 +12,7 @@
 //
 // The layer specs come from the same variant table and models/architecture.hpp as the fast
 // network's (models/efficientdet.hpp); the arithmetic shares nothing with it but the
-// padding geometry. It is slow (plain loops, one thread: about a second for D0 at 512x512)
+// padding geometry. It is slow (plain loops, one thread: about 2 s for D0 at 512x512)
 // and exists to be read and to judge the fast path: EfficientDet::load(...,
 // ForwardPath::reference) and `edet-dump --path reference` run it, and the tests hold the
 // fast layers and the whole fast network to it.
