@@ -34,7 +34,7 @@
 // (both are written: the soft pass costs little next to the network). Without image info
 // the boxes are in network pixels, unclipped (the fixtures); with image info (--image, or
 // scale + img_size in --input) they are clipped to the image before NMS and scaled to
-// original-image pixels after it, as effdet does (DESIGN.md section 3, "Image info").
+// original-image pixels after it, as effdet does (detect/postprocess.hpp).
 //
 // --path reference runs the plain reference layers (reference/, slow, one thread) instead of
 // the fast ones: the same outputs within float32 noise, from code written to be read.

@@ -18,7 +18,7 @@ static_assert(backbone_matches_formulas(kBackbones[0]) && backbone_matches_formu
               backbone_matches_formulas(kBackbones[10]) && backbone_matches_formulas(kBackbones[11]) &&
               backbone_matches_formulas(kBackbones[12]) && backbone_matches_formulas(kBackbones[13]) &&
               backbone_matches_formulas(kBackbones[14]));
-// P3/P4/P5 channels of DESIGN.md's backbone table.
+// P3/P4/P5 channels of timm's backbones.
 static_assert(kBackbones[find_backbone("tf_efficientnet_b3")].feature_channels(1) == 136);
 static_assert(kBackbones[find_backbone("tf_efficientnet_b7")].feature_channels(2) == 640);
 static_assert(kBackbones[find_backbone("tf_efficientnet_lite3")].stem_channels == 32);
@@ -40,7 +40,7 @@ static_assert(kEfficientDetVariants[find_efficientdet("tf_efficientdet_d7x")].ma
 static_assert(kEfficientDetVariants[find_efficientdet("tf_efficientdet_lite3x")].fpn_channels == 200);
 static_assert(find_efficientdet("tf_efficientdet_d8") == -1);
 
-TEST_CASE("config: every variant has a backbone and the DESIGN.md settings") {
+TEST_CASE("config: every variant has a backbone and the reference settings") {
     CHECK(efficientdet_variants().size() == 17);
     for (const auto& v : efficientdet_variants()) {
         CAPTURE(v);

@@ -1,5 +1,5 @@
 // Tests for edet/models/efficientnet.hpp: block specs of the backbones (strides, skips,
-// SE widths, Lite rules) as DESIGN.md states them.
+// SE widths, Lite rules) as timm builds them.
 #include <doctest/doctest.h>
 
 #include "edet/models/efficientnet.hpp"

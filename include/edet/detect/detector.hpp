@@ -8,7 +8,7 @@
 //       std::printf("%s %.2f at %.0f,%.0f-%.0f,%.0f\n", d.label.c_str(), d.score,
 //                   d.box.x1, d.box.y1, d.box.x2, d.box.y2);
 //
-// What detect() does, exactly as effdet's evaluation path (DESIGN.md section 3):
+// What detect() does, exactly as effdet's evaluation path:
 //   letterbox (Pillow bilinear, variant's mean/std/fill) -> network -> top-5000 ->
 //   decode -> clip to the image -> NMS -> 100 best -> scale back to image pixels.
 //

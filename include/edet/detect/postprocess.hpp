@@ -4,7 +4,7 @@
 //   std::vector<DetectionRow> rows =
 //       postprocess(class_out, box_out, anchors, 90, /*image=*/0, opt);
 //
-// The pipeline, as effdet's _post_process + generate_detections do it (DESIGN.md section 3):
+// The pipeline, as effdet's _post_process + generate_detections do it:
 //
 //   class_out[l] {n, h, w, A*C} ─┐ flatten [level, y, x, a, c]
 //                                ├─ top-k of raw logits (5000) ─ anchor = idx / C, class = idx % C

@@ -1,7 +1,7 @@
 // edet/models/config.hpp - the published EfficientDet / EfficientNet tables as constexpr
 // data, the compound-scaling formulas beside them, and the runtime config the model uses.
 //
-// The tables are the source of truth (DESIGN.md section 2). The paper's formulas
+// The tables are the source of truth. The paper's formulas
 //   W_bifpn = 64 * 1.35^phi,  D_bifpn = 3 + phi,  D_head = 3 + floor(phi / 3),
 //   R_input = 512 + 128 * phi
 // are constexpr functions below; tests static_assert where they agree with the table and
@@ -63,7 +63,7 @@ constexpr int scale_repeats(int repeats, double depth) {
     return f < v ? f + 1 : f;
 }
 
-// A backbone as the table gives it (DESIGN.md section 2, "Backbones").
+// A backbone as the table gives it.
 struct BackboneSpec {
     const char* name;
     double width;
@@ -135,7 +135,7 @@ constexpr int find_backbone(const char* name) {
 
 // ---- EfficientDet variants --------------------------------------------------------------
 
-// One row of the EfficientDet table (DESIGN.md section 2).
+// One row of the EfficientDet table.
 struct EfficientDetSpec {
     const char* name;
     const char* backbone;

@@ -4,8 +4,8 @@
 //   image -> stem conv3x3/2 + BN + act -> stage 0 (DS blocks) -> stages 1..6 (MBConv)
 //                                               stride:  2   4   8   16  16  32  32
 //   taps:  P3 = end of stage 2 (stride 8), P4 = end of stage 4 (16), P5 = end of stage 6 (32)
-// There is no conv_head. Block specs come from the backbone table (config.hpp); see
-// DESIGN.md section 2 for the scaling rules the table encodes.
+// There is no conv_head. Block specs come from the backbone table (config.hpp, with the
+// scaling rules it encodes) through models/architecture.hpp.
 #pragma once
 
 #include <algorithm>
