@@ -1,5 +1,5 @@
 // Tests for edet/kernels/fusion.hpp: hand-worked fusions, the fast kernel == reference
-// (bit for bit) over random sizes, range splits, the FusionNode / DynamicFusionNode API.
+// (bit for bit) over random sizes, range splits, the per-input factors, argument checks.
 #include <doctest/doctest.h>
 
 #include <array>
@@ -11,15 +11,11 @@
 #include <vector>
 
 #include "edet/kernels/fusion.hpp"
+#include "edet/tensor/tensor.hpp"
 #include "test_util.hpp"
 
-using edet::DynamicFusionNode;
-using edet::FastNormalizedFusion;
-using edet::FusionNode;
 using edet::FusionRule;
 using edet::Shape;
-using edet::SoftmaxFusion;
-using edet::SumFusion;
 using edet::Tensor;
 using edet::TensorView;
 namespace k = edet::kernels;
@@ -35,6 +31,34 @@ std::vector<float> to_vector(const Tensor<float>& t) { return std::vector<float>
 
 bool same_bits(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
 
+// The kernel on whole tensors of one shape (raw edge weights; none for sum).
+Tensor<float> fuse_tensors(FusionRule rule, const std::vector<float>& raw, const std::vector<const Tensor<float>*>& inputs) {
+    const float* pointers[k::kMaxFusionInputs] = {};
+    for (std::size_t i = 0; i < inputs.size(); ++i) pointers[i] = inputs[i]->data();
+    Tensor<float> out(inputs[0]->shape());
+    k::FuseArgs a;
+    a.inputs = pointers;
+    a.count = static_cast<int>(inputs.size());
+    a.weights = raw.empty() ? nullptr : raw.data();
+    a.rule = rule;
+    a.output = out.data();
+    a.elements = out.numel();
+    k::fuse(a);
+    return out;
+}
+
+// The factor each input is scaled by under a rule (what the learned edge weights mean).
+std::vector<float> fusion_factors_of(FusionRule rule, const std::vector<float>& raw) {
+    k::FuseArgs a;
+    a.count = static_cast<int>(raw.size());
+    a.weights = raw.data();
+    a.rule = rule;
+    const k::FusionFactors f = k::fusion_factors(a);
+    std::vector<float> out;
+    for (std::size_t i = 0; i < raw.size(); ++i) out.push_back(f.weight[i] / f.divisor);
+    return out;
+}
+
 }  // namespace
 
 TEST_CASE("fusion: two-input fast normalized, worked by hand") {
@@ -43,15 +67,14 @@ TEST_CASE("fusion: two-input fast normalized, worked by hand") {
     // x0 = -1, x1 = 1: out = (-1 + 3)/4.0001 = 0.49998750031...
     const Shape s{1, 1, 2, 1};
     const Tensor<float> a = filled(s, {2, -1}), b = filled(s, {6, 1});
-    const FusionNode<FastNormalizedFusion, 2> node(s, {1.0f, 3.0f});
-    const Tensor<float> out = node({a.view(), b.view()});
+    const Tensor<float> out = fuse_tensors(FusionRule::fast_normalized, {1.0f, 3.0f}, {&a, &b});
     CHECK(out.data()[0] == doctest::Approx(4.999875003124922).epsilon(1e-7));
     CHECK(out.data()[1] == doctest::Approx(0.49998750031249).epsilon(1e-7));
-    // The same in float32, step by step as DESIGN.md writes it: bit-identical.
+    // The same in float32, step by step as the reference computes it: bit-identical.
     const float d = (1.0f + 3.0f) + 1e-4f;
     CHECK(out.data()[0] == (2.0f * 1.0f) / d + (6.0f * 3.0f) / d);
     CHECK(out.data()[1] == (-1.0f * 1.0f) / d + (1.0f * 3.0f) / d);
-    const auto f = node.factors();  // 1/4.0001 and 3/4.0001
+    const auto f = fusion_factors_of(FusionRule::fast_normalized, {1.0f, 3.0f});  // 1/4.0001 and 3/4.0001
     CHECK(f[0] == doctest::Approx(0.24999375015624).epsilon(1e-7));
     CHECK(f[1] == doctest::Approx(0.74998125046874).epsilon(1e-7));
 }
@@ -62,20 +85,19 @@ TEST_CASE("fusion: three-input fast normalized; a negative weight contributes no
     // x = (3, 7, 2):    t = (6/2.5001, 0, 1/2.5001)  -> out = 7/2.5001 = 2.79988800447982...
     const Shape s{1, 2, 1, 1};
     const Tensor<float> x0 = filled(s, {1, 3}), x1 = filled(s, {100, 7}), x2 = filled(s, {-4, 2});
-    const FusionNode<FastNormalizedFusion, 3> node(s, {2.0f, -1.0f, 0.5f});
-    const Tensor<float> out = node({x0.view(), x1.view(), x2.view()});
+    const Tensor<float> out = fuse_tensors(FusionRule::fast_normalized, {2.0f, -1.0f, 0.5f}, {&x0, &x1, &x2});
     CHECK(out.data()[0] == 0.0f);
     CHECK(out.data()[1] == doctest::Approx(2.79988800447982).epsilon(1e-7));
     const float d = ((2.0f + 0.0f) + 0.5f) + 1e-4f;
     CHECK(out.data()[1] == ((3.0f * 2.0f) / d + (7.0f * 0.0f) / d) + (2.0f * 0.5f) / d);
-    CHECK(node.factors()[1] == 0.0f);
+    CHECK(fusion_factors_of(FusionRule::fast_normalized, {2.0f, -1.0f, 0.5f})[1] == 0.0f);
 }
 
 TEST_CASE("fusion: all weights <= 0 give the epsilon-guarded 0, not NaN") {
     const Shape s{1, 1, 3, 1};
     const Tensor<float> a = filled(s, {5, -7, 1e30f}), b = filled(s, {-3, 2, -1e30f});
-    for (const std::array<float, 2> w : {std::array<float, 2>{0.0f, 0.0f}, std::array<float, 2>{-1.0f, -0.5f}}) {
-        const Tensor<float> out = FusionNode<FastNormalizedFusion, 2>(s, w)({a.view(), b.view()});
+    for (const std::vector<float>& w : {std::vector<float>{0.0f, 0.0f}, std::vector<float>{-1.0f, -0.5f}}) {
+        const Tensor<float> out = fuse_tensors(FusionRule::fast_normalized, w, {&a, &b});
         for (std::size_t i = 0; i < out.numel(); ++i) {
             CAPTURE(i);
             CHECK(out.data()[i] == 0.0f);
@@ -87,24 +109,24 @@ TEST_CASE("fusion: softmax weights sum to one, worked by hand") {
     // w = (0, ln 3): softmax = (1/4, 3/4); x = (4, 8) -> 1 + 6 = 7.
     const Shape s{1, 1, 1, 1};
     const Tensor<float> a = filled(s, {4}), b = filled(s, {8});
-    const FusionNode<SoftmaxFusion, 2> node(s, {0.0f, std::log(3.0f)});
-    CHECK(node.factors()[0] == doctest::Approx(0.25).epsilon(1e-6));
-    CHECK(node.factors()[1] == doctest::Approx(0.75).epsilon(1e-6));
-    CHECK(node({a.view(), b.view()}).data()[0] == doctest::Approx(7.0).epsilon(1e-6));
+    const std::vector<float> w2{0.0f, std::log(3.0f)};
+    CHECK(fusion_factors_of(FusionRule::softmax, w2)[0] == doctest::Approx(0.25).epsilon(1e-6));
+    CHECK(fusion_factors_of(FusionRule::softmax, w2)[1] == doctest::Approx(0.75).epsilon(1e-6));
+    CHECK(fuse_tensors(FusionRule::softmax, w2, {&a, &b}).data()[0] == doctest::Approx(7.0).epsilon(1e-6));
     edet_test::Random rng(3);
     for (int t = 0; t < 100; ++t) {
-        const std::array<float, 3> w = {rng.uniform(-50, 50), rng.uniform(-50, 50), rng.uniform(-50, 50)};
-        const auto f = SoftmaxFusion::factors(w);
+        const std::vector<float> w = {rng.uniform(-50, 50), rng.uniform(-50, 50), rng.uniform(-50, 50)};
+        const auto f = fusion_factors_of(FusionRule::softmax, w);
         CAPTURE(w[0]);
         CAPTURE(w[1]);
         CAPTURE(w[2]);
         for (float v : f) REQUIRE((v >= 0.0f && v <= 1.0f));
         REQUIRE(static_cast<double>(f[0]) + f[1] + f[2] == doctest::Approx(1.0).epsilon(1e-6));
     }
-    const auto big = SoftmaxFusion::factors(std::array<float, 2>{1000.0f, 0.0f});  // no overflow
+    const auto big = fusion_factors_of(FusionRule::softmax, {1000.0f, 0.0f});  // no overflow
     CHECK(big[0] == 1.0f);
     CHECK(big[1] == 0.0f);
-    const auto fn = FastNormalizedFusion::factors(std::array<float, 3>{1.0f, 1.0f, 2.0f});
+    const auto fn = fusion_factors_of(FusionRule::fast_normalized, {1.0f, 1.0f, 2.0f});
     CHECK(static_cast<double>(fn[0]) + fn[1] + fn[2] == doctest::Approx(4.0 / 4.0001).epsilon(1e-7));
 }
 
@@ -112,12 +134,9 @@ TEST_CASE("fusion: sum rule, worked by hand") {
     // (1 + 2) + 3.5 = 6.5; (-1 + 0.25) + 0.75 = 0.
     const Shape s{1, 1, 1, 2};
     const Tensor<float> a = filled(s, {1, -1}), b = filled(s, {2, 0.25f}), c = filled(s, {3.5f, 0.75f});
-    const Tensor<float> out = FusionNode<SumFusion, 3>(s)({a.view(), b.view(), c.view()});
+    const Tensor<float> out = fuse_tensors(FusionRule::sum, {}, {&a, &b, &c});
     CHECK(to_vector(out) == std::vector<float>{6.5f, 0.0f});
-    CHECK(FusionNode<SumFusion, 2>(s).factors() == std::array<float, 2>{1.0f, 1.0f});
-    static_assert(!std::is_constructible_v<FusionNode<SumFusion, 2>, Shape, std::array<float, 2>>);
-    static_assert(!std::is_constructible_v<FusionNode<FastNormalizedFusion, 2>, Shape>);
-    static_assert(FusionNode<SoftmaxFusion, 3>::rule == FusionRule::softmax);
+    CHECK(fusion_factors_of(FusionRule::sum, {0.3f, -2.0f}) == std::vector<float>{1.0f, 1.0f});  // weights ignored
 }
 
 TEST_CASE("fuse: fast == reference bit for bit over random sizes, counts, rules; range splits; aliasing") {
@@ -218,72 +237,4 @@ TEST_CASE("fuse: misuse throws edet::Error") {
     b.weights = nullptr;
     k::fuse(b);  // sum needs no weights
     CHECK(out == std::vector<float>(8, 3.0f));
-}
-
-TEST_CASE("fusion nodes: forward ranges, DynamicFusionNode == FusionNode, shape checks") {
-    edet_test::Random rng(55);
-    const Shape s{2, 5, 7, 19};
-    std::vector<Tensor<float>> in;
-    for (int i = 0; i < 3; ++i) in.push_back(Tensor<float>(s, rng.vector(s.numel(), -4.0f, 4.0f).data()));
-    const std::array<float, 3> w = {0.7f, -0.2f, 1.3f};
-
-    const FusionNode<FastNormalizedFusion, 3> node(s, w);
-    const Tensor<float> full = node({in[0].view(), in[1].view(), in[2].view()});
-    // Against the reference kernel.
-    const float* ptrs[3] = {in[0].data(), in[1].data(), in[2].data()};
-    std::vector<float> want(s.numel());
-    k::FuseArgs a;
-    a.inputs = ptrs;
-    a.count = 3;
-    a.weights = w.data();
-    a.rule = FusionRule::fast_normalized;
-    a.output = want.data();
-    a.elements = s.numel();
-    k::ref::fuse(a);
-    CHECK(same_bits(full.data(), want.data(), s.numel()));
-    // Elements split over "threads".
-    Tensor<float> parts(s);
-    const std::size_t n = s.numel();
-    for (std::size_t b = 0; b < n; b += 100) node.forward({in[0].view(), in[1].view(), in[2].view()}, parts.view(), b, std::min(n, b + 100));
-    CHECK(same_bits(parts.data(), full.data(), n));
-
-    for (FusionRule rule : {FusionRule::sum, FusionRule::softmax, FusionRule::fast_normalized}) {
-        const std::string rule_name = edet::to_string(rule);
-        CAPTURE(rule_name);
-        const std::vector<float> dw = rule == FusionRule::sum ? std::vector<float>{} : std::vector<float>(w.begin(), w.end());
-        const DynamicFusionNode dyn(rule, s, 3, dw);
-        const Tensor<float> got = dyn({in[0].view(), in[1].view(), in[2].view()});
-        Tensor<float> expect;
-        if (rule == FusionRule::sum) expect = FusionNode<SumFusion, 3>(s)({in[0].view(), in[1].view(), in[2].view()});
-        else if (rule == FusionRule::softmax) expect = FusionNode<SoftmaxFusion, 3>(s, w)({in[0].view(), in[1].view(), in[2].view()});
-        else expect = node({in[0].view(), in[1].view(), in[2].view()});
-        CHECK(same_bits(got.data(), expect.data(), n));
-        const auto df = dyn.factors();
-        CHECK(df.size() == 3);
-    }
-    // Two inputs, dynamic vs static.
-    const DynamicFusionNode dyn2(FusionRule::fast_normalized, s, 2, {1.0f, 2.0f});
-    const FusionNode<FastNormalizedFusion, 2> st2(s, {1.0f, 2.0f});
-    const Tensor<float> d2 = dyn2({in[0].view(), in[1].view()}), s2 = st2({in[0].view(), in[1].view()});
-    CHECK(same_bits(d2.data(), s2.data(), n));
-    CHECK(dyn2.factors() == std::vector<float>{st2.factors()[0], st2.factors()[1]});
-
-    // Mismatched and bad inputs throw edet::Error.
-    const Tensor<float> other(Shape{2, 5, 7, 18});
-    const Tensor<float> wide(Shape{2, 5, 7, 38});
-    CHECK_THROWS_AS(node({in[0].view(), other.view(), in[2].view()}), edet::Error);
-    CHECK_THROWS_AS(node({in[0].view(), in[1].view(), TensorView<const float>()}), edet::Error);
-    CHECK_THROWS_AS(node({in[0].view(), in[1].view(), wide.view().channels(0, 19)}), edet::Error);  // not contiguous
-    Tensor<float> small_out(Shape{1, 5, 7, 19});
-    CHECK_THROWS_AS(node.forward({in[0].view(), in[1].view(), in[2].view()}, small_out.view()), edet::Error);
-    CHECK_THROWS_AS(node.forward({in[0].view(), in[1].view(), in[2].view()}, parts.view(), 10, 5), edet::Error);
-    CHECK_THROWS_AS(dyn2({in[0].view()}), edet::Error);
-    CHECK_THROWS_AS(dyn2({in[0].view(), other.view()}), edet::Error);
-    CHECK_THROWS_AS(DynamicFusionNode(FusionRule::sum, s, 2, {1.0f, 1.0f}), edet::Error);
-    CHECK_THROWS_AS(DynamicFusionNode(FusionRule::softmax, s, 2, {1.0f}), edet::Error);
-    CHECK_THROWS_AS(DynamicFusionNode(FusionRule::softmax, s, 0, {}), edet::Error);
-    CHECK_THROWS_AS(DynamicFusionNode(FusionRule::sum, s, 17), edet::Error);
-    CHECK_THROWS_AS(DynamicFusionNode(FusionRule::sum, Shape{1, 0, 1, 1}, 2), edet::Error);
-    CHECK_THROWS_AS((FusionNode<FastNormalizedFusion, 2>(s, {1.0f, std::numeric_limits<float>::infinity()})), edet::Error);
-    CHECK_THROWS_AS((FusionNode<SumFusion, 2>(Shape{0, 1, 1, 1})), edet::Error);
 }
