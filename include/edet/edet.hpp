@@ -92,8 +92,6 @@
 #include "edet/core/parallel.hpp"
 #include "edet/tensor/tensor.hpp"
 
-#include "edet/kernels/fusion.hpp"
-
 #include "edet/models/bifpn_node.hpp"
 #include "edet/models/config.hpp"
 #include "edet/models/efficientdet.hpp"
