@@ -78,7 +78,8 @@ inline bf16_t to_bf16(float x) {
 // x rounded to bf16 and back: the float value the bf16 arithmetic sees.
 inline float round_to_bf16(float x) { return from_bf16(to_bf16(x)); }
 
-inline bool cpu_has_avx512_bf16() {
+namespace bf16_detail {
+inline bool query_avx512_bf16() {
 #if EDET_HAVE_AVX512_BF16_KERNELS
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (!__get_cpuid_count(1, 0, &eax, &ebx, &ecx, &edx)) return false;
@@ -97,6 +98,13 @@ inline bool cpu_has_avx512_bf16() {
 #else
     return false;
 #endif
+}
+}  // namespace bf16_detail
+
+// Asked once per process (CPUID traps to the hypervisor in a VM: microseconds).
+inline bool cpu_has_avx512_bf16() {
+    static const bool has = bf16_detail::query_avx512_bf16();
+    return has;
 }
 
 #if EDET_HAVE_AVX512_BF16_KERNELS
