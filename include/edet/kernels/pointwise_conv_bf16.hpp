@@ -412,6 +412,22 @@ inline void convert_tile_hardware(const float* in, std::size_t is, int m, int ci
 }
 #endif
 
+// Operands larger than this (half a Zen 5 L2) come from memory, not from a cache-sized
+// chunk a fused caller has just written: run() then asks for the next tile's input and
+// output lines while the current tile computes (the hardware prefetchers do not follow a
+// dozen rows at once).
+inline constexpr std::size_t kStreamingBytes = 512 * 1024;
+
+// Asks for the cache lines of `rows` rows of `bytes` bytes from p, rows `stride` floats apart.
+template <bool ForWrite>
+EDET_ALWAYS_INLINE void prefetch_rows(const float* p, std::size_t rows, std::size_t stride, std::size_t bytes) {
+    for (std::size_t m = 0; m < rows; ++m) {
+        const auto begin = reinterpret_cast<std::uintptr_t>(p + m * stride);
+        for (std::uintptr_t line = begin & ~std::uintptr_t(63); line < begin + bytes; line += 64)
+            __builtin_prefetch(reinterpret_cast<const void*>(line), ForWrite ? 1 : 0);
+    }
+}
+
 template <class Convert, class Tile>
 void run(const PointwiseConvBf16Args& args, Convert convert, Tile tile) {
     const int cin = args.weights->in_channels, cout = args.weights->out_channels;
@@ -421,12 +437,20 @@ void run(const PointwiseConvBf16Args& args, Convert convert, Tile tile) {
     const int pairs = pair_count(cin);
     const int kp_max = depth_block_pairs(pairs);
     const int panels = panel_count(cout);
+    const bool streaming_in = args.rows * is * sizeof(float) > kStreamingBytes;
+    const bool streaming_out = args.rows * os * sizeof(float) > kStreamingBytes;
     alignas(64) std::uint32_t converted[kTileRows * kMaxDepthPairs];
     for (std::size_t r = 0; r < args.rows; r += kTileRows) {
         const int m = static_cast<int>(std::min<std::size_t>(kTileRows, args.rows - r));
+        const std::size_t next = r + kTileRows;
+        const std::size_t next_m = next < args.rows ? std::min<std::size_t>(kTileRows, args.rows - next) : 0;
+        if (streaming_out && next_m) prefetch_rows<true>(args.output + next * os, next_m, os, cout * sizeof(float));
         for (int p0 = 0; p0 < pairs; p0 += kp_max) {
             const int kp = std::min(kp_max, pairs - p0);
             convert(args.input + r * is, is, m, cin, p0, kp, converted);
+            if (streaming_in && next_m)
+                prefetch_rows<false>(args.input + next * is + 2 * p0, next_m, is,
+                                     static_cast<std::size_t>(std::min(2 * kp, cin - 2 * p0)) * sizeof(float));
             std::size_t panel_offset = 0;
             for (int p = 0; p < panels; ++p) {
                 TileArgs t;
