@@ -1,6 +1,6 @@
 // Tests for edet/kernels/pointwise_conv_bf16.hpp: the emulation and (when the CPU has
 // AVX512_BF16) the vdpbf16ps kernel against the scalar model ref::pointwise_conv_bf16, bit
-// for bit, over random shapes, strides, bias, residual and every activation; the model's
+// for bit, over random shapes, strides, bias, residual, input scale and every activation; the model's
 // rounding edge cases (odd-first order, tininess after rounding, DAZ/FTZ, signed zeros)
 // through every implementation; the bf16 result against float32 maths within the bound
 // that bf16 inputs allow; misuse.
@@ -31,11 +31,13 @@ struct Bf16Case {
     std::size_t in_pad = 0, out_pad = 0, res_pad = 0;  // stride - channels
     bool bias = false, residual = false;
     Activation act = Activation::none;
+    bool input_scale = false;
 };
 
 std::string bf16_describe(const Bf16Case& c) {
     return edet::cat("rows=", c.rows, " cin=", c.cin, " cout=", c.cout, " pads=", c.in_pad, "/", c.out_pad, "/",
-                     c.res_pad, " bias=", c.bias, " residual=", c.residual, " act=", edet::to_string(c.act));
+                     c.res_pad, " bias=", c.bias, " residual=", c.residual, " act=", edet::to_string(c.act),
+                     " input_scale=", c.input_scale);
 }
 
 // Same bits, or both NaN (the NaN's payload is not part of the contract).
@@ -50,7 +52,8 @@ struct Bf16Outputs {
 };
 
 Bf16Outputs bf16_run_all(const Bf16Case& c, const std::vector<float>& x, const std::vector<float>& w,
-                         const std::vector<float>& b, const std::vector<float>& res) {
+                         const std::vector<float>& b, const std::vector<float>& res,
+                         const std::vector<float>& scale = {}) {
     const std::size_t os = c.cout + c.out_pad;
     const PackedPointwiseWeightsBf16 packed = edet::kernels::pack_pointwise_weights_bf16(w.data(), c.cin, c.cout);
     PointwiseConvBf16Args a;
@@ -63,6 +66,7 @@ Bf16Outputs bf16_run_all(const Bf16Case& c, const std::vector<float>& x, const s
     a.residual_stride = c.res_pad ? c.cout + c.res_pad : 0;
     a.output_stride = c.out_pad ? os : 0;
     a.activation = c.act;
+    a.input_scale = c.input_scale ? scale.data() : nullptr;
     const float sentinel = 12345.0f;
     Bf16Outputs o;
     o.ref.assign(c.rows * os, sentinel);
@@ -99,7 +103,8 @@ void bf16_check_case(const Bf16Case& c, edet_test::Random& rng) {
     const std::vector<float> w = rng.vector(static_cast<std::size_t>(c.cout) * c.cin, -0.5f, 0.5f);
     const std::vector<float> b = rng.vector(c.cout, -1.0f, 1.0f);
     const std::vector<float> res = rng.vector(c.rows * rs, -1.0f, 1.0f);
-    const Bf16Outputs o = bf16_run_all(c, x, w, b, res);
+    const std::vector<float> scale = rng.vector(c.cin, 0.0f, 1.5f);
+    const Bf16Outputs o = bf16_run_all(c, x, w, b, res, scale);
     INFO(bf16_describe(c));
     CHECK(bf16_mismatches(o.ref, o.emulated) == 0);
     if (!o.hardware.empty()) CHECK(bf16_mismatches(o.ref, o.hardware) == 0);
@@ -215,6 +220,7 @@ TEST_CASE("pointwise_conv_bf16: emulation and hardware equal the reference over 
             c.bias = rng.integer(0, 3) != 0;
             c.residual = rng.integer(0, 1) == 0;
             c.act = act;
+            c.input_scale = rng.integer(0, 2) == 0;
             bf16_check_case(c, rng);
             ++cases;
         }

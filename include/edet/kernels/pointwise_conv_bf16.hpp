@@ -7,6 +7,11 @@
 //   round to nearest even, float32 denormals to zero). Arguments, strides, residual after
 //   the activation and the overlap checks are those of pointwise_conv.hpp.
 //   weights   packed once by pack_pointwise_weights_bf16() from the [cout][cin] floats
+//   input_scale [cin] or nullptr: in[r][ci] is replaced by the float32 product
+//             in[r][ci] * input_scale[ci] before it is rounded to bf16 (squeeze-excite's
+//             channel gate in front of MBConv's projection, applied while the tile is
+//             converted: the fp32 kernel scales its packed weights instead, which in bf16
+//             would round the weights a second time)
 //   precision bf16: AVX512_BF16 (vdpbf16ps), throws edet::Error if the CPU lacks it;
 //             bf16_emulated: the same arithmetic in ordinary vector code (any CPU);
 //             fp32 is refused (use pointwise_conv).
@@ -48,6 +53,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "edet/core/error.hpp"
 #include "edet/kernels/activation.hpp"
@@ -177,6 +183,7 @@ struct PointwiseConvBf16Args {
     std::size_t output_stride = 0;  // 0: out_channels
     Activation activation = Activation::none;
     Precision precision = Precision::bf16;  // bf16 or bf16_emulated
+    const float* input_scale = nullptr;     // [cin] or nullptr (see CONTRACT)
 };
 
 inline void validate(const PointwiseConvBf16Args& a) {
@@ -226,8 +233,13 @@ inline void pointwise_conv_bf16(const PointwiseConvBf16Args& a, const float* w_o
     const auto pair_at = [cin](const float* v, int i) {
         return d::pair_word(to_bf16(v[2 * i]), 2 * i + 1 < cin ? to_bf16(v[2 * i + 1]) : bf16_t{0});
     };
+    std::vector<float> scaled(a.input_scale ? static_cast<std::size_t>(cin) : 0);
     for (std::size_t r = 0; r < a.rows; ++r) {
         const float* x = a.input + r * is;
+        if (a.input_scale) {
+            for (int ci = 0; ci < cin; ++ci) scaled[ci] = x[ci] * a.input_scale[ci];
+            x = scaled.data();
+        }
         float* y = a.output + r * os;
         for (int co = 0; co < cout; ++co) {
             const float* w = w_out_in + static_cast<std::size_t>(co) * cin;
@@ -325,14 +337,16 @@ inline void emulated_tile(int m, const TileArgs& t) {
 }
 
 // rows [0, m) of the tile buffer = bf16 pairs [p0, p0 + kp) of the m input rows.
-inline void convert_tile_scalar(const float* in, std::size_t is, int m, int cin, int p0, int kp,
+// (x[ci] * scale[ci] when there is a scale.)
+inline void convert_tile_scalar(const float* in, std::size_t is, const float* scale, int m, int cin, int p0, int kp,
                                 std::uint32_t* tile) {
     for (int row = 0; row < m; ++row) {
         const float* x = in + static_cast<std::size_t>(row) * is;
         std::uint32_t* dst = tile + static_cast<std::size_t>(row) * kMaxDepthPairs;
+        const auto value = [&](int ci) { return scale ? x[ci] * scale[ci] : x[ci]; };
         for (int i = 0; i < kp; ++i) {
             const int ci = 2 * (p0 + i);
-            dst[i] = pair_word(to_bf16(x[ci]), ci + 1 < cin ? to_bf16(x[ci + 1]) : bf16_t{0});
+            dst[i] = pair_word(to_bf16(value(ci)), ci + 1 < cin ? to_bf16(value(ci + 1)) : bf16_t{0});
         }
     }
 }
@@ -399,14 +413,33 @@ inline void hardware_tile(int m, const TileArgs& t) {
     else hardware_rows<kTileRows, 1>(m, t);
 }
 
-inline void convert_tile_hardware(const float* in, std::size_t is, int m, int cin, int p0, int kp,
+// dst[0..n) = to_bf16(src[0..n) * scale[0..n)), as convert_to_bf16_avx512bf16 does without scale.
+EDET_TARGET_AVX512_BF16 inline void convert_scaled_avx512bf16(const float* src, const float* scale, bf16_t* dst,
+                                                              std::size_t n) {
+    for (std::size_t i = 0; i < n; i += 32) {
+        const std::size_t left = n - i < 32 ? n - i : 32;
+        const __mmask16 lo = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
+        const __mmask16 hi = static_cast<__mmask16>(left >= 32 ? 0xffffu : left > 16 ? (1u << (left - 16)) - 1u : 0u);
+        const __m512 x0 = _mm512_mul_ps(_mm512_maskz_loadu_ps(lo, src + i), _mm512_maskz_loadu_ps(lo, scale + i));
+        const __m512 x1 =
+            _mm512_mul_ps(_mm512_maskz_loadu_ps(hi, src + i + 16), _mm512_maskz_loadu_ps(hi, scale + i + 16));
+        const __m512bh h = _mm512_cvtne2ps_pbh(x1, x0);
+        const __mmask32 k = static_cast<__mmask32>(lo) | (static_cast<__mmask32>(hi) << 16);
+        _mm512_mask_storeu_epi16(static_cast<void*>(dst + i), k, reinterpret_cast<__m512i>(h));
+    }
+}
+
+inline void convert_tile_hardware(const float* in, std::size_t is, const float* scale, int m, int cin, int p0, int kp,
                                   std::uint32_t* tile) {
     const int c0 = 2 * p0;
     const int channels = std::min(2 * kp, cin - c0);
     for (int row = 0; row < m; ++row) {
         std::uint32_t* dst = tile + static_cast<std::size_t>(row) * kMaxDepthPairs;
-        convert_to_bf16_avx512bf16(in + static_cast<std::size_t>(row) * is + c0, reinterpret_cast<bf16_t*>(dst),
-                                   static_cast<std::size_t>(channels));
+        const float* src = in + static_cast<std::size_t>(row) * is + c0;
+        if (scale)
+            convert_scaled_avx512bf16(src, scale + c0, reinterpret_cast<bf16_t*>(dst), static_cast<std::size_t>(channels));
+        else
+            convert_to_bf16_avx512bf16(src, reinterpret_cast<bf16_t*>(dst), static_cast<std::size_t>(channels));
         if (channels % 2) dst[channels / 2] &= 0xffffu;  // the odd cin's pad channel: +0
     }
 }
@@ -447,7 +480,7 @@ void run(const PointwiseConvBf16Args& args, Convert convert, Tile tile) {
         if (streaming_out && next_m) prefetch_rows<true>(args.output + next * os, next_m, os, cout * sizeof(float));
         for (int p0 = 0; p0 < pairs; p0 += kp_max) {
             const int kp = std::min(kp_max, pairs - p0);
-            convert(args.input + r * is, is, m, cin, p0, kp, converted);
+            convert(args.input + r * is, is, args.input_scale, m, cin, p0, kp, converted);
             if (streaming_in && next_m)
                 prefetch_rows<false>(args.input + next * is + 2 * p0, next_m, is,
                                      static_cast<std::size_t>(std::min(2 * kp, cin - 2 * p0)) * sizeof(float));
