@@ -9,6 +9,8 @@
 // reported (the emulation, ~10x slower, gets 3 runs). GFLOP/s counts 2 * rows * cin * cout.
 // Each run also checks that hardware and emulation agree bit for bit, and reports the
 // largest |bf16 - fp32| / max|fp32| of the shape (the price of bf16 inputs).
+// Ceilings measured in the same run: the float32 FMA peak (machine_peak.hpp) and the
+// vdpbf16ps peak (24 independent accumulator chains; 64 FLOP per instruction).
 #include <time.h>
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include "edet/kernels/bf16.hpp"
 #include "edet/kernels/pointwise_conv.hpp"
 #include "edet/kernels/pointwise_conv_bf16.hpp"
+#include "machine_peak.hpp"
 
 namespace {
 
@@ -55,6 +58,33 @@ const Shape kShapes[] = {
     {"class predict P3 (64x64)", 4096, 64, 810, edet::Activation::none, false},
 };
 
+#if EDET_HAVE_AVX512_BF16_KERNELS
+// GFLOP/s of back-to-back vdpbf16ps on 24 accumulators (enough to cover its latency on
+// every pipe), best of 3 runs of `iterations` x 24 instructions. Only with AVX512_BF16.
+EDET_TARGET_AVX512_BF16 __attribute__((noinline)) double dpbf16_peak_gflops(long iterations) {
+    double best = 0.0;
+    for (int rep = 0; rep < 3; ++rep) {
+        __m512 acc[24];
+        for (int j = 0; j < 24; ++j) acc[j] = _mm512_set1_ps(static_cast<float>(j));
+        const __m512i a = _mm512_set1_epi32(0x3f803f80), b = _mm512_set1_epi32(0x00010001);
+        const double t0 = thread_seconds();
+        for (long i = 0; i < iterations; ++i) {
+#pragma GCC unroll 24
+            for (int j = 0; j < 24; ++j)
+                acc[j] = _mm512_dpbf16_ps(acc[j], reinterpret_cast<__m512bh>(a), reinterpret_cast<__m512bh>(b));
+        }
+        const double t = thread_seconds() - t0;
+        float sink[16];
+        __m512 sum = acc[0];
+        for (int j = 1; j < 24; ++j) sum = _mm512_add_ps(sum, acc[j]);
+        _mm512_storeu_ps(sink, sum);
+        if (sink[0] == 12345.0f) std::printf(" ");  // keeps the chains alive
+        best = std::max(best, 64.0 * 24.0 * static_cast<double>(iterations) / t * 1e-9);
+    }
+    return best;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,6 +99,11 @@ int main(int argc, char** argv) {
     const bool hardware = edet::cpu_has_avx512_bf16();
     std::printf("build: %s; AVX512_BF16: %s; 1 thread; median of %d runs (emulated: %d)\n", EDET_ARCH_NAME,
                 hardware ? "yes" : "no (hardware column skipped)", runs, std::min(runs, 3));
+    std::printf("measured peaks, 1 thread: float32 FMA %.0f GFLOP/s", edet::bench::fma_peak_gflops(1, 0.05, 3, true));
+#if EDET_HAVE_AVX512_BF16_KERNELS
+    if (hardware) std::printf(", vdpbf16ps %.0f GFLOP/s", dpbf16_peak_gflops(2000000));
+#endif
+    std::printf("\n");
     std::printf("%-28s %6s %5s %5s | %8s %8s %8s | %6s %6s | %s\n", "layer", "rows", "cin", "cout", "fp32", "bf16",
                 "emul", "bf16/", "emul/", "max |bf16-fp32|/max|fp32|");
     std::printf("%-28s %6s %5s %5s | %8s %8s %8s | %6s %6s |\n", "", "", "", "", "GFLOP/s", "GFLOP/s", "GFLOP/s",
