@@ -30,6 +30,10 @@
 //   2^-126 - 2^-152 gives 2^-126, 2^-126 - 0.75 * 2^-150 gives 0). All three
 //   implementations below follow it, so their outputs are bit-identical (NaN payloads
 //   aside), and, like the fp32 kernel, independent of how callers split the rows.
+//   The hardware ignores MXCSR; the reference and the emulation use ordinary float32
+//   arithmetic for the steps, so they match it under MXCSR's default round-to-nearest
+//   (FTZ/DAZ set by an application change nothing: inputs are never denormal here and the
+//   flush rule is the same).
 //   Epilogue: act is kernels::apply_activation (the library's vector activation, the one
 //   the fp32 kernel fuses), then + residual, in float32, in all three implementations.
 //   The kernel neither allocates nor starts threads (a 12 KB stack tile of bf16 inputs).
