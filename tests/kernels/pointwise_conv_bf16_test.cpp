@@ -16,6 +16,10 @@
 #include "edet/kernels/pointwise_conv_bf16.hpp"
 #include "test_util.hpp"
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 using edet::Activation;
 using edet::Precision;
 using edet::kernels::PackedPointwiseWeightsBf16;
@@ -199,6 +203,32 @@ TEST_CASE("pointwise_conv_bf16: random operands over the whole exponent range, b
         if (!o.hardware.empty()) CHECK(bf16_mismatches(o.ref, o.hardware) == 0);
     }
 }
+
+#if defined(__SSE2__)
+TEST_CASE("pointwise_conv_bf16: the same bits with MXCSR's FTZ and DAZ set by the application") {
+    // The hardware ignores MXCSR; the reference and the emulation run ordinary float32
+    // steps, which FTZ/DAZ could change. Same wide and tiny operands as above.
+    const unsigned saved = _mm_getcsr();
+    _mm_setcsr(saved | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
+    edet_test::Random rng(31);
+    std::size_t bad_emulated = 0, bad_hardware = 0;
+    for (bool tiny_range : {false, true}) {
+        for (int cin : {2, 4, 33}) {
+            const Bf16Case c{300, cin, 48, 0, 0, 0, true, false, Activation::none};
+            std::vector<float> x(c.rows * c.cin), w(c.cout * c.cin), b(c.cout);
+            for (float& v : x) v = tiny_range ? bf16_wide_float(rng, -66, -60) : bf16_wide_float(rng, -70, 60);
+            for (float& v : w) v = tiny_range ? bf16_wide_float(rng, -66, -60) : bf16_wide_float(rng, -70, 60);
+            for (float& v : b) v = tiny_range ? bf16_wide_float(rng, -127, -124) : bf16_wide_float(rng, -140, 120);
+            const Bf16Outputs o = bf16_run_all(c, x, w, b, {});
+            bad_emulated += bf16_mismatches(o.ref, o.emulated);
+            if (!o.hardware.empty()) bad_hardware += bf16_mismatches(o.ref, o.hardware);
+        }
+    }
+    _mm_setcsr(saved);
+    CHECK(bad_emulated == 0);
+    CHECK(bad_hardware == 0);
+}
+#endif
 
 TEST_CASE("pointwise_conv_bf16: emulation and hardware equal the reference over random shapes") {
     edet_test::Random rng(77);

@@ -31,10 +31,9 @@
 //   implementations below follow it, so their outputs are bit-identical (NaN payloads
 //   aside), and, like the fp32 kernel, independent of how callers split the rows.
 //   The hardware ignores MXCSR; the reference and the emulation use ordinary float32
-//   arithmetic for the steps, so they match it under MXCSR's default state (round to
-//   nearest; with FTZ/DAZ set by an application they should still agree, since inputs are
-//   never denormal here and x86 flushes tiny-after-rounding results too, but that is not
-//   tested).
+//   arithmetic for the steps, so they match it with MXCSR rounding to nearest (the
+//   default); FTZ/DAZ set by an application change nothing (inputs are never denormal
+//   here, and x86 flushes tiny-after-rounding results as the model does: tested).
 //   Epilogue: act is kernels::apply_activation (the library's vector activation, the one
 //   the fp32 kernel fuses), then + residual, in float32, in all three implementations.
 //   The kernel neither allocates nor starts threads (a 12 KB stack tile of bf16 inputs).
