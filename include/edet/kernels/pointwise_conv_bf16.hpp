@@ -24,10 +24,12 @@
 //   where step(a, x, w) is one fused multiply-add with a single RNE rounding, denormal
 //   inputs (a, x, w) read as +-0 and a result that is tiny after rounding (|r| < 2^-126
 //   once rounded to 24 bits with an unbounded exponent) written as +-0. MXCSR plays no part.
-//   This model was checked against the instruction on AMD Zen 5 on 2M random triples
-//   (0 mismatches; the other order or one rounding per pair mismatch ~8%) and on the
-//   edge cases in tests/kernels/pointwise_conv_bf16_test.cpp (tininess is after rounding:
-//   2^-126 - 2^-152 gives 2^-126, 2^-126 - 0.75 * 2^-150 gives 0). All three
+//   This model was checked against the instruction on AMD Zen 5: 2M random lanes with
+//   wide exponents in a one-off probe (0 mismatches; even-first order, or the pair and
+//   acc summed with one rounding, each mismatched ~8%), and in
+//   tests/kernels/pointwise_conv_bf16_test.cpp on 197K single-instruction lanes, longer
+//   chains, and the edge cases (tininess is after rounding: 2^-126 - 2^-152 gives 2^-126,
+//   2^-126 - 0.75 * 2^-150 gives 0). All three
 //   implementations below follow it, so their outputs are bit-identical (NaN payloads
 //   aside), and, like the fp32 kernel, independent of how callers split the rows.
 //   The hardware ignores MXCSR; the reference and the emulation use ordinary float32
