@@ -176,6 +176,32 @@ TEST_CASE("pointwise_conv_bf16: the VDPBF16PS model's edge cases, in every imple
     if (!edet::cpu_has_avx512_bf16()) MESSAGE("CPU without AVX512_BF16: checked reference and emulation only");
 }
 
+TEST_CASE("pointwise_conv_bf16: relu and relu6 pass NaN and -0 as the library's activation does") {
+    // One row, cin 2, cout 4, bias {0, -0, 7, -3}. Inputs (-0, -0) give 0, -0 (the -0
+    // products keep the -0 bias), 7 (relu6: 6) and -3 (0); inputs (inf, -0) give NaN
+    // (inf * 0) and infinities. With and without a residual. The hardware tile clamps in
+    // registers, the reference and the emulation in finish_row.
+    const std::vector<float> w = {0.0f, 0.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};  // [4][2]
+    const std::vector<float> b = {0.0f, -0.0f, 7.0f, -3.0f}, res = {0.5f, -0.0f, 0.25f, 1.0f};
+    for (Activation act : {Activation::relu, Activation::relu6}) {
+        for (bool residual : {false, true}) {
+            const Bf16Case c{1, 2, 4, 0, 0, 0, true, residual, act};
+            INFO(edet::to_string(act) << " residual=" << residual);
+            const Bf16Outputs zeros = bf16_run_all(c, {-0.0f, -0.0f}, w, b, res);
+            const Bf16Outputs nans = bf16_run_all(c, {INFINITY, -0.0f}, w, b, res);
+            CHECK(std::isnan(nans.ref[0]));
+            for (const Bf16Outputs* o : {&zeros, &nans}) {
+                CHECK(bf16_mismatches(o->ref, o->emulated) == 0);
+                if (!o->hardware.empty()) CHECK(bf16_mismatches(o->ref, o->hardware) == 0);
+            }
+            if (!residual) {
+                CHECK(edet::float_bits(zeros.ref[1]) == 0x80000000u);  // relu(-0) = -0, as std::max
+                CHECK(zeros.ref[2] == (act == Activation::relu6 ? 6.0f : 7.0f));
+            }
+        }
+    }
+}
+
 TEST_CASE("pointwise_conv_bf16: random operands over the whole exponent range, bit for bit") {
     // Wide exponents reach overflow, cancellation and the flush-to-zero range; cin 2 makes
     // every output one instruction lane, cin 33 a chain of 17.

@@ -50,8 +50,10 @@
 //   accumulators, per pair two weight loads and 12 broadcasts of one input word, 24
 //   vdpbf16ps (= 768 multiply-adds). Depth blocks after the first reload the partial
 //   sums from the output (exact float32, so blocking changes nothing). Columns past cout
-//   are masked (loads and stores), never touched in the caller's buffers. After the
-//   tile's last depth block its rows get the epilogue while they are in L1.
+//   are masked (loads and stores), never touched in the caller's buffers. In the last
+//   depth block the hardware tile applies relu / relu6 and the residual in registers;
+//   swish and sigmoid (and everything in the emulation) are applied to the tile's rows by
+//   finish_row after its last depth block, while they are in L1.
 #pragma once
 
 #include <algorithm>
@@ -273,6 +275,11 @@ struct TileArgs {
     std::size_t ldc = 0;
     const float* init = nullptr;  // first depth block: the bias of the panel's columns, or nullptr (0)
     bool first = true;            // else reload the partial sums from c
+    // Last depth block, hardware tiles only: relu / relu6 (none: nothing) and then
+    // + residual in registers, as finish_row would do them (same compares, same add).
+    Activation clamp = Activation::none;
+    const float* residual = nullptr;  // rows residual_stride apart, or nullptr
+    std::size_t residual_stride = 0;
 };
 
 // --- emulation: the scalar model, vectorised across output columns (any CPU) -----------
@@ -400,6 +407,26 @@ EDET_TARGET_AVX512_BF16 void hardware_micro_kernel(const TileArgs& t) {
         }
         b += t.width;
     }
+    if (t.clamp != Activation::none) {
+        // select(x < 0, 0, x) and select(6 < y, 6, y), as activate_batch: NaN and -0 pass.
+        const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+#pragma GCC unroll 12
+        for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) {
+                acc[m][v] = _mm512_mask_mov_ps(acc[m][v], _mm512_cmp_ps_mask(acc[m][v], zero, _CMP_LT_OQ), zero);
+                if (t.clamp == Activation::relu6)
+                    acc[m][v] = _mm512_mask_mov_ps(acc[m][v], _mm512_cmp_ps_mask(six, acc[m][v], _CMP_LT_OQ), six);
+            }
+    }
+    if (t.residual) {
+#pragma GCC unroll 12
+        for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v)
+                acc[m][v] = _mm512_add_ps(
+                    acc[m][v], _mm512_maskz_loadu_ps(mask[v], t.residual + m * t.residual_stride + v * kVectorWidth));
+    }
 #pragma GCC unroll 12
     for (int m = 0; m < MR; ++m)
 #pragma GCC unroll 2
@@ -467,8 +494,9 @@ EDET_ALWAYS_INLINE void prefetch_rows(const float* p, std::size_t rows, std::siz
     }
 }
 
+// tile_fuses_epilogue: the tile applies TileArgs::clamp and ::residual (hardware tiles).
 template <class Convert, class Tile>
-void run(const PointwiseConvBf16Args& args, Convert convert, Tile tile) {
+void run(const PointwiseConvBf16Args& args, Convert convert, Tile tile, bool tile_fuses_epilogue) {
     const int cin = args.weights->in_channels, cout = args.weights->out_channels;
     const std::size_t is = args.input_stride ? args.input_stride : cin;
     const std::size_t os = args.output_stride ? args.output_stride : cout;
@@ -476,14 +504,22 @@ void run(const PointwiseConvBf16Args& args, Convert convert, Tile tile) {
     const int pairs = pair_count(cin);
     const int kp_max = depth_block_pairs(pairs);
     const int panels = panel_count(cout);
+    // relu / relu6 / none and the residual go into the tile's registers; swish and sigmoid
+    // (exp) stay in finish_row, which then also adds the residual after them.
+    const bool fused = tile_fuses_epilogue && (args.activation == Activation::none ||
+                                               args.activation == Activation::relu ||
+                                               args.activation == Activation::relu6);
     const bool streaming_in = args.rows * is * sizeof(float) > kStreamingBytes;
-    const bool streaming_out = args.rows * os * sizeof(float) > kStreamingBytes;
+    const bool streaming_out = args.rows * std::max(os, args.residual ? rs : 0) * sizeof(float) > kStreamingBytes;
     alignas(64) std::uint32_t converted[kTileRows * kMaxDepthPairs];
     for (std::size_t r = 0; r < args.rows; r += kTileRows) {
         const int m = static_cast<int>(std::min<std::size_t>(kTileRows, args.rows - r));
         const std::size_t next = r + kTileRows;
         const std::size_t next_m = next < args.rows ? std::min<std::size_t>(kTileRows, args.rows - next) : 0;
-        if (streaming_out && next_m) prefetch_rows<true>(args.output + next * os, next_m, os, cout * sizeof(float));
+        if (streaming_out && next_m) {
+            prefetch_rows<true>(args.output + next * os, next_m, os, cout * sizeof(float));
+            if (args.residual) prefetch_rows<false>(args.residual + next * rs, next_m, rs, cout * sizeof(float));
+        }
         for (int p0 = 0; p0 < pairs; p0 += kp_max) {
             const int kp = std::min(kp_max, pairs - p0);
             convert(args.input + r * is, is, args.input_scale, m, cin, p0, kp, converted);
@@ -502,13 +538,19 @@ void run(const PointwiseConvBf16Args& args, Convert convert, Tile tile) {
                 t.ldc = os;
                 t.first = p0 == 0;
                 t.init = args.bias ? args.bias + p * kPanelWidth : nullptr;
+                if (fused && p0 + kp == pairs) {
+                    t.clamp = args.activation;
+                    t.residual = args.residual ? args.residual + r * rs + p * kPanelWidth : nullptr;
+                    t.residual_stride = rs;
+                }
                 tile(m, t);
                 panel_offset += static_cast<std::size_t>(pairs) * t.width;
             }
         }
-        for (int row = 0; row < m; ++row)
-            finish_row(args.output + (r + row) * os, cout, args.activation,
-                       args.residual ? args.residual + (r + row) * rs : nullptr);
+        if (!fused)
+            for (int row = 0; row < m; ++row)
+                finish_row(args.output + (r + row) * os, cout, args.activation,
+                           args.residual ? args.residual + (r + row) * rs : nullptr);
     }
 }
 
@@ -522,11 +564,11 @@ inline void pointwise_conv_bf16(const PointwiseConvBf16Args& a) {
     if (a.precision == Precision::bf16) {
         resolve_precision(Precision::bf16);
 #if EDET_HAVE_AVX512_BF16_KERNELS
-        if (a.rows) d::run(a, d::convert_tile_hardware, d::hardware_tile);
+        if (a.rows) d::run(a, d::convert_tile_hardware, d::hardware_tile, true);
 #endif
         return;
     }
-    if (a.rows) d::run(a, d::convert_tile_scalar, d::emulated_tile);
+    if (a.rows) d::run(a, d::convert_tile_scalar, d::emulated_tile, false);
 }
 
 }  // namespace kernels
