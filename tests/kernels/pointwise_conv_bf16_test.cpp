@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -36,12 +37,13 @@ struct Bf16Case {
     bool bias = false, residual = false;
     Activation act = Activation::none;
     bool input_scale = false;
+    int panel_max_columns = 0;  // > 0: ask for panel_max with runs this wide
 };
 
 std::string bf16_describe(const Bf16Case& c) {
     return edet::cat("rows=", c.rows, " cin=", c.cin, " cout=", c.cout, " pads=", c.in_pad, "/", c.out_pad, "/",
                      c.res_pad, " bias=", c.bias, " residual=", c.residual, " act=", edet::to_string(c.act),
-                     " input_scale=", c.input_scale);
+                     " input_scale=", c.input_scale, " panel_max_columns=", c.panel_max_columns);
 }
 
 // Same bits, or both NaN (the NaN's payload is not part of the contract).
@@ -50,7 +52,7 @@ bool bf16_same(float a, float b) {
 }
 
 // Output of every implementation for one case, the reference first; padding sentinels
-// checked. Precision::fp32 stands for the reference.
+// checked, and panel_max (when asked for) against the maxima of the reference's output.
 struct Bf16Outputs {
     std::vector<float> ref, emulated, hardware;
 };
@@ -76,15 +78,36 @@ Bf16Outputs bf16_run_all(const Bf16Case& c, const std::vector<float>& x, const s
     o.ref.assign(c.rows * os, sentinel);
     a.output = o.ref.data();
     edet::kernels::ref::pointwise_conv_bf16(a, w.data());
+    const int runs = c.panel_max_columns > 0 ? (c.cout + c.panel_max_columns - 1) / c.panel_max_columns : 0;
+    std::vector<float> want_max(static_cast<std::size_t>(c.rows) * runs);
+    for (int r = 0; r < c.rows; ++r)
+        for (int q = 0; q < runs; ++q) {
+            float m = -INFINITY;
+            for (int j = q * c.panel_max_columns; j < std::min(c.cout, (q + 1) * c.panel_max_columns); ++j)
+                m = std::isnan(m) || std::isnan(o.ref[r * os + j]) ? NAN : std::max(m, o.ref[r * os + j]);
+            want_max[r * runs + q] = m;
+        }
+    const auto check_max = [&](const std::vector<float>& got_max) {
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < want_max.size(); ++i)
+            bad += !(got_max[i] == want_max[i] || (std::isnan(got_max[i]) && std::isnan(want_max[i])));
+        CHECK(bad == 0);
+    };
+    std::vector<float> got_max(want_max.size());
+    a.panel_max = runs ? got_max.data() : nullptr;
+    a.panel_max_columns = c.panel_max_columns;
     o.emulated.assign(c.rows * os, sentinel);
     a.output = o.emulated.data();
     a.precision = Precision::bf16_emulated;
     edet::kernels::pointwise_conv_bf16(a);
+    if (runs) check_max(got_max);
     if (edet::cpu_has_avx512_bf16()) {
         o.hardware.assign(c.rows * os, sentinel);
         a.output = o.hardware.data();
         a.precision = Precision::bf16;
+        std::fill(got_max.begin(), got_max.end(), 0.0f);
         edet::kernels::pointwise_conv_bf16(a);
+        if (runs) check_max(got_max);
     }
     for (int r = 0; r < c.rows; ++r)
         for (std::size_t j = c.cout; j < os; ++j) {
@@ -185,7 +208,8 @@ TEST_CASE("pointwise_conv_bf16: relu and relu6 pass NaN and -0 as the library's 
     const std::vector<float> b = {0.0f, -0.0f, 7.0f, -3.0f}, res = {0.5f, -0.0f, 0.25f, 1.0f};
     for (Activation act : {Activation::relu, Activation::relu6}) {
         for (bool residual : {false, true}) {
-            const Bf16Case c{1, 2, 4, 0, 0, 0, true, residual, act};
+            // panel_max in runs of 2 columns: the NaN run must report NaN.
+            const Bf16Case c{1, 2, 4, 0, 0, 0, true, residual, act, false, 2};
             INFO(edet::to_string(act) << " residual=" << residual);
             const Bf16Outputs zeros = bf16_run_all(c, {-0.0f, -0.0f}, w, b, res);
             const Bf16Outputs nans = bf16_run_all(c, {INFINITY, -0.0f}, w, b, res);
@@ -277,6 +301,7 @@ TEST_CASE("pointwise_conv_bf16: emulation and hardware equal the reference over 
             c.residual = rng.integer(0, 1) == 0;
             c.act = act;
             c.input_scale = rng.integer(0, 2) == 0;
+            c.panel_max_columns = rng.pick(std::vector<int>{0, 0, 7, 16, 32});
             bf16_check_case(c, rng);
             ++cases;
         }
@@ -391,6 +416,10 @@ TEST_CASE("pointwise_conv_bf16: misuse is an edet::Error") {
     CHECK_THROWS_AS(edet::kernels::pointwise_conv_bf16(bad), edet::Error);
     bad = a;
     bad.input_stride = 3;  // < cin
+    CHECK_THROWS_AS(edet::kernels::pointwise_conv_bf16(bad), edet::Error);
+    bad = a;
+    std::vector<float> maxima(8);
+    bad.panel_max = maxima.data();  // without panel_max_columns
     CHECK_THROWS_AS(edet::kernels::pointwise_conv_bf16(bad), edet::Error);
     bad = a;
     bad.precision = Precision::bf16;

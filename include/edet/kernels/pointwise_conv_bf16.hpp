@@ -12,6 +12,11 @@
 //             channel gate in front of MBConv's projection, applied while the tile is
 //             converted: the fp32 kernel scales its packed weights instead, which in bf16
 //             would round the weights a second time)
+//   panel_max (optional) [rows][ceil(cout / panel_max_columns)]: for each row and each run
+//             of panel_max_columns output channels (the last run shorter), the largest
+//             final value, NaN if any is NaN: pointwise_conv.hpp's panel_max when given
+//             panel_max_columns = pointwise_panel_columns() (the class head's top-k reads it).
+//             The reference does not write it (tests derive it from the output).
 //   precision bf16: AVX512_BF16 (vdpbf16ps), throws edet::Error if the CPU lacks it;
 //             bf16_emulated: the same arithmetic in ordinary vector code (any CPU);
 //             fp32 is refused (use pointwise_conv).
@@ -61,6 +66,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "edet/core/error.hpp"
@@ -133,6 +139,30 @@ inline float dot_pair(float acc, std::uint32_t x_pair, std::uint32_t w_pair) {
     return dot_step(acc, bits_float(x_pair << 16), bits_float(w_pair << 16));
 }
 
+// Max of x[0..n), NaN if any element is NaN (a vector max alone would drop a NaN), n >= 1.
+inline float max_or_nan(const float* x, int n) {
+    using B = xsimd::batch<float>;
+    constexpr int lanes = static_cast<int>(B::size);
+    B m(-std::numeric_limits<float>::infinity());
+    auto nan = m != m;
+    int j = 0;
+    for (; j + lanes <= n; j += lanes) {
+        const B v = B::load_unaligned(x + j);
+        nan = nan | (v != v);
+        m = xsimd::max(m, v);
+    }
+    alignas(64) float lane[lanes];
+    m.store_aligned(lane);
+    float r = lane[0];
+    for (int l = 1; l < lanes; ++l) r = std::max(r, lane[l]);
+    bool any_nan = xsimd::any(nan);
+    for (; j < n; ++j) {
+        any_nan = any_nan || std::isnan(x[j]);
+        r = std::max(r, x[j]);
+    }
+    return any_nan ? std::numeric_limits<float>::quiet_NaN() : r;
+}
+
 // The epilogue every implementation shares: row[0..n) = act(row) + residual.
 inline void finish_row(float* row, int n, Activation act, const float* residual) {
     if (act != Activation::none) apply_activation(row, static_cast<std::size_t>(n), act);
@@ -192,6 +222,8 @@ struct PointwiseConvBf16Args {
     Activation activation = Activation::none;
     Precision precision = Precision::bf16;  // bf16 or bf16_emulated
     const float* input_scale = nullptr;     // [cin] or nullptr (see CONTRACT)
+    float* panel_max = nullptr;             // optional row maxima per column run (see CONTRACT)
+    int panel_max_columns = 0;              // width of those runs, >= 1 when panel_max is set
 };
 
 inline void validate(const PointwiseConvBf16Args& a) {
@@ -203,6 +235,8 @@ inline void validate(const PointwiseConvBf16Args& a) {
         fail("weights", where,
              cat("not packed by pack_pointwise_weights_bf16 (cin=", a.weights->in_channels,
                  " cout=", a.weights->out_channels, " size=", a.weights->data.size(), ")"));
+    if (a.panel_max && a.panel_max_columns < 1)
+        fail("panel_max_columns", where, cat(a.panel_max_columns, ": must be >= 1 with panel_max"));
     if (a.precision == Precision::fp32)
         fail("precision 'fp32'", where, "this is the bf16 kernel: run fp32 with kernels::pointwise_conv");
     if (a.rows == 0) return;
@@ -551,6 +585,18 @@ void run(const PointwiseConvBf16Args& args, Convert convert, Tile tile, bool til
             for (int row = 0; row < m; ++row)
                 finish_row(args.output + (r + row) * os, cout, args.activation,
                            args.residual ? args.residual + (r + row) * rs : nullptr);
+        if (args.panel_max) {
+            // The tile's final rows are in L1.
+            const int runs = (cout + args.panel_max_columns - 1) / args.panel_max_columns;
+            for (int row = 0; row < m; ++row) {
+                const float* y = args.output + (r + row) * os;
+                float* maxima = args.panel_max + (r + row) * static_cast<std::size_t>(runs);
+                for (int q = 0; q < runs; ++q) {
+                    const int c0 = q * args.panel_max_columns;
+                    maxima[q] = max_or_nan(y + c0, std::min(args.panel_max_columns, cout - c0));
+                }
+            }
+        }
     }
 }
 
