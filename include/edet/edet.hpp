@@ -54,7 +54,7 @@
 //   kernels/  depthwise, pointwise (GEMM), dense conv, pool, resize, activations, fusion
 //   io/       safetensors / .pth readers, images, the published variants and their
 //             download (weights are read by nn/ and models/, so io sits below them)
-//   nn/       layer templates: ConvBnAct, MBConv, BiFPN node/layer, heads
+//   nn/       layer templates: conv + BN layers, MBConv, BiFPN node/layer, heads
 //   models/   EfficientNet backbones, EfficientDet D0-D7, D7x, Lite0-4
 //   detect/   anchors, decoding, NMS, labels, model descriptions, the Detector facade,
 //             COCO mAP evaluation

@@ -32,7 +32,6 @@ public:
         nn::ConvSpec stem;
         stem.conv = "backbone.conv_stem";
         stem.bn = "backbone.bn1";
-        stem.kind = nn::ConvKind::dense;
         stem.in_channels = st.in_channels;
         stem.out_channels = st.out_channels;
         stem.kernel = st.kernel;
@@ -40,7 +39,7 @@ public:
         stem.bn_eps = st.bn_eps;
         stem.activation = st.activation;
         stem.padding = st.padding;
-        stem_ = nn::ConvBnAct(stem, b);
+        stem_ = nn::DenseConvBn(stem, b);
         for (const auto& stage : efficientnet_blocks(bb, bn_eps)) {
             std::vector<nn::MBConv> blocks;
             for (const auto& m : stage) blocks.emplace_back(m, b);
@@ -89,7 +88,7 @@ public:
 
 private:
     BackboneSpec spec_{};
-    nn::ConvBnAct stem_;
+    nn::DenseConvBn stem_;
     std::vector<std::vector<nn::MBConv>> stages_;
 };
 
