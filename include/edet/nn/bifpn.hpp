@@ -91,8 +91,15 @@ public:
 
     const FusionNodeSpec& spec() const { return spec_; }
 
-    // Computes the node into `out` ({n, th, tw, channels}), reading features x.
-    void run(Workspace& ws, const std::vector<Feature>& x, TensorView<float> out) const {
+    // Sees a node's combine output (the fused inputs before the activation) when asked for.
+    using CombineObserver = std::function<void(TensorView<const float> combined)>;
+
+    // Computes the node into `out` ({n, th, tw, channels}), reading features x. While the
+    // workspace executes, `combine_observer` (if set) is shown the node's combine output,
+    // computed for it alone, unfused, into a heap buffer (so the workspace plan is the same
+    // with or without it); `out` does not change.
+    void run(Workspace& ws, const std::vector<Feature>& x, TensorView<float> out,
+             const CombineObserver* combine_observer = nullptr) const {
         const int th = out.h(), tw = out.w();
         std::vector<const float*> srcs;
         std::vector<Workspace::Handle> temps;
@@ -117,6 +124,7 @@ public:
             srcs.push_back(t.data());
             temps.push_back(h);
         }
+        if (combine_observer && *combine_observer && ws.executing()) (*combine_observer)(combined(srcs, out.shape()).view());
         const Workspace::Handle dh = ws.acquire(conv_.scratch_floats(out.shape()));  // the depthwise output
         if (ws.planning()) ws.add_macs(conv_.macs(out.shape()));
         if (ws.executing()) combine_and_convolve(node_combine(srcs), conv_, out, ws.data(dh));
@@ -134,6 +142,20 @@ private:
         return c;
     }
 
+    // The combine output alone, fuse(srcs) before the activation (effdet's `combine`).
+    Tensor<float> combined(const std::vector<const float*>& srcs, const Shape& shape) const {
+        Tensor<float> t(shape);
+        kernels::FuseArgs a;
+        a.inputs = srcs.data();
+        a.count = static_cast<int>(srcs.size());
+        a.weights = edge_weights_.empty() ? nullptr : edge_weights_.data();
+        a.rule = spec_.fusion.rule;
+        a.output = t.view().data();
+        a.elements = shape.numel();
+        kernels::fuse(a);
+        return t;
+    }
+
     FusionNodeSpec spec_;
     std::vector<float> edge_weights_;
     std::vector<Resample> resample_;
@@ -145,8 +167,10 @@ using LevelSizes = std::vector<std::pair<int, int>>;
 
 
 // Sees each BiFPN output as it is computed, under the reference's module name
-// ("fpn.resample.3", "fpn.cell.0.fnode.5"): edet-dump --nodes and the node tests compare
-// every node with the reference's own. Called only while executing (not planning), with a
+// ("fpn.resample.3", "fpn.cell.0.fnode.5"), and each node's combine output before it
+// ("fpn.cell.0.fnode.5.combine": the resampled inputs fused, before the activation;
+// computed only for the observer): edet-dump --nodes and the node tests compare every
+// node with the reference's own. Called only while executing (not planning), with a
 // view into the arena that is valid during the call only.
 using NodeObserver = std::function<void(const std::string& name, TensorView<const float> out)>;
 
@@ -175,7 +199,12 @@ public:
             const auto& hw = sizes.at(static_cast<std::size_t>(table_[i].level));
             Feature f;
             f.view = ws.tensor(Shape{n, hw.first, hw.second, spec_.channels}, &f.handle);
-            nodes_[i].run(ws, x, f.view);
+            if (observer && *observer) {
+                const FusionNode::CombineObserver combine = [&](TensorView<const float> c) { (*observer)(names_[i] + ".combine", c); };
+                nodes_[i].run(ws, x, f.view, &combine);
+            } else {
+                nodes_[i].run(ws, x, f.view);
+            }
             if (observer && *observer && ws.executing()) (*observer)(names_[i], f.view);
             x.push_back(f);
         }
