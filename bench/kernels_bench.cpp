@@ -364,7 +364,7 @@ void run_edet(const ConvLayer& l, LayerData& d) {
             a.input = d.input.data() + b * l.cin;
             a.rows = static_cast<std::size_t>(e - b);
             a.weights = &d.pw_packed;
-            a.bias = bias;
+            a.epilogue.bias = bias;
             a.output = d.out_edet.data() + b * l.cout;
             k::pointwise_conv(a);
         });
@@ -374,7 +374,7 @@ void run_edet(const ConvLayer& l, LayerData& d) {
             a.input = d.input.data();
             a.input_shape = edet::Shape{1, l.h, l.w, l.cin};
             a.weights = d.kxk_packed.data();
-            a.bias = bias;
+            a.epilogue.bias = bias;
             a.output = d.out_edet.data();
             a.output_shape = edet::Shape{1, l.out_h(), l.out_w(), l.cout};
             a.kernel = l.kernel;
@@ -390,7 +390,7 @@ void run_edet(const ConvLayer& l, LayerData& d) {
             a.input = d.input.data();
             a.input_shape = edet::Shape{1, l.h, l.w, l.cin};
             a.weights = d.kxk_packed.data();
-            a.bias = bias;
+            a.epilogue.bias = bias;
             a.output = d.out_edet.data();
             a.output_shape = edet::Shape{1, l.out_h(), l.out_w(), l.cout};
             a.kernel = l.kernel;

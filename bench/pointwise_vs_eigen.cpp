@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
         a.input = x.data();
         a.rows = static_cast<std::size_t>(s.rows);
         a.weights = &packed;
-        a.bias = b.data();
+        a.epilogue.bias = b.data();
         a.output = y.data();
         const double gflop = 2.0 * s.rows * s.cin * s.cout * 1e-9;
         const Timing t_edet = time_call([&] { edet::kernels::pointwise_conv(a); }, runs);

@@ -42,4 +42,21 @@ for h in "${data_headers[@]}"; do
   fi
 done
 [[ $status -eq 0 ]] && echo "headers: ${data_headers[*]} are free of xsimd"
+# The instruction-set tag (core/arch.hpp) follows xsimd's default architecture: a kernel
+# test compiles under each of these flag sets (kernels/activation.hpp static_asserts that
+# the tag's lane count is xsimd's), and the tag is the one expected.
+arch_cases=("-march=x86-64|arch_sse2|4" "-march=x86-64 -mavx2|arch_avx2|8" "-march=x86-64 -mavx2 -mfma|arch_avx2_fma|8"
+            "-march=x86-64 -mavx512f|arch_avx512f|16" "-march=x86-64-v4|arch_avx512bw|16")
+for case in "${arch_cases[@]}"; do
+  IFS='|' read -r arch_flags want_ns want_lanes <<< "$case"
+  got=$(printf '#include <edet/core/arch.hpp>\nEDET_ARCH_NS EDET_ARCH_FLOAT_LANES\n' |
+        g++ -std=c++17 -E -P $arch_flags $includes -x c++ - | tail -1)
+  if [[ "$got" != "$want_ns $want_lanes" ]]; then
+    echo "headers: $arch_flags: tag '$got', expected '$want_ns $want_lanes'"; status=1
+  elif ! g++ -std=c++17 -fsyntax-only -fopenmp -DEDET_FIXTURES_DIR=\"\" -DEDET_TEST_DATA_DIR=\"\" $arch_flags $includes -Itests tests/kernels/pointwise_conv_test.cpp 2> "$work/arch.txt"; then
+    echo "headers: $arch_flags: tests/kernels/pointwise_conv_test.cpp does not compile:"; head -20 "$work/arch.txt"; status=1
+  else
+    echo "headers: $arch_flags -> $want_ns, $want_lanes float lanes (xsimd agrees)"
+  fi
+done
 exit $status

@@ -71,7 +71,7 @@
 //   kernels/  depthwise, pointwise (GEMM), dense conv, pool, resize, activations, fusion
 //   io/       safetensors / .pth readers, images, the published variants and their
 //             download (weights are read by nn/ and models/, so io sits below them)
-//   nn/       layer templates: ConvBnAct, MBConv, BiFPN node/layer, heads (the fast path);
+//   nn/       layer templates: conv + BN layers, MBConv, BiFPN node/layer, heads (the fast path);
 //             layer_specs.hpp: what each layer is, as data
 //   reference/ the same layers and the whole network written plainly (no SIMD); it includes
 //             only data headers from above it (nn/layer_specs.hpp, models/config.hpp,

@@ -48,11 +48,11 @@ double check_case(const Case& c, edet_test::Random& rng) {
     a.input_stride = c.in_pad ? is : 0;
     a.rows = static_cast<std::size_t>(c.rows);
     a.weights = &packed;
-    a.bias = c.bias ? b.data() : nullptr;
-    a.residual = c.residual ? res.data() : nullptr;
-    a.residual_stride = c.res_pad ? rs : 0;
+    a.epilogue.bias = c.bias ? b.data() : nullptr;
+    a.epilogue.residual = c.residual ? res.data() : nullptr;
+    a.epilogue.residual_stride = c.res_pad ? rs : 0;
     a.output_stride = c.out_pad ? os : 0;
-    a.activation = c.act;
+    a.epilogue.activation = c.act;
     // Sentinels in the padding between rows must survive.
     const float sentinel = 12345.0f;
     std::vector<float> got(c.rows * os, sentinel), want(c.rows * os, sentinel);
@@ -174,7 +174,7 @@ TEST_CASE("pointwise_conv: vector activations match ref::activate element by ele
         a.rows = x.size();
         a.weights = &packed;
         a.output = got.data();
-        a.activation = act;
+        a.epilogue.activation = act;
         edet::kernels::pointwise_conv(a);
         double worst_rel = 0.0;
         for (std::size_t i = 0; i < x.size(); ++i) {
@@ -227,9 +227,9 @@ TEST_CASE("pointwise_conv: splitting rows into chunks gives bit-identical result
         a.input = x.data();
         a.rows = rows;
         a.weights = &packed;
-        a.bias = b.data();
-        a.residual = res.data();
-        a.activation = Activation::swish;
+        a.epilogue.bias = b.data();
+        a.epilogue.residual = res.data();
+        a.epilogue.activation = Activation::swish;
         std::vector<float> whole(static_cast<std::size_t>(rows) * s.cout), split(whole.size(), -1.0f);
         a.output = whole.data();
         edet::kernels::pointwise_conv(a);
@@ -240,7 +240,7 @@ TEST_CASE("pointwise_conv: splitting rows into chunks gives bit-identical result
                 const int n = std::min(rows - r0, trial == 0 ? 1 : rng.integer(1, 40));
                 PointwiseConvArgs part = a;
                 part.input = x.data() + static_cast<std::size_t>(r0) * s.cin;
-                part.residual = res.data() + static_cast<std::size_t>(r0) * s.cout;
+                part.epilogue.residual = res.data() + static_cast<std::size_t>(r0) * s.cout;
                 part.output = split.data() + static_cast<std::size_t>(r0) * s.cout;
                 part.rows = static_cast<std::size_t>(n);
                 edet::kernels::pointwise_conv(part);
@@ -285,8 +285,8 @@ TEST_CASE("pointwise_conv: row blocks follow the output width and never change t
     a.input = x.data();
     a.rows = static_cast<std::size_t>(c.rows);
     a.weights = &packed;
-    a.bias = b.data();
-    a.activation = Activation::swish;
+    a.epilogue.bias = b.data();
+    a.epilogue.activation = Activation::swish;
     std::vector<float> by_default(static_cast<std::size_t>(c.rows) * c.cout), blocked(by_default.size());
     a.output = by_default.data();
     edet::kernels::pointwise_conv(a);
@@ -365,14 +365,14 @@ TEST_CASE("pointwise_conv: misuse throws edet::Error") {
     bad.output_stride = 7;  // < cout 8
     CHECK_THROWS_AS(edet::kernels::pointwise_conv(bad), edet::Error);
     bad = good;
-    bad.residual = r.data();
-    bad.residual_stride = 1;
+    bad.epilogue.residual = r.data();
+    bad.epilogue.residual_stride = 1;
     CHECK_THROWS_AS(edet::kernels::pointwise_conv(bad), edet::Error);
     bad = good;
     bad.output = x.data() + 8;  // overlaps the input
     CHECK_THROWS_AS(edet::kernels::pointwise_conv(bad), edet::Error);
     bad = good;
-    bad.residual = y.data();  // residual in place is not supported (depth blocks reuse output)
+    bad.epilogue.residual = y.data();  // residual in place is not supported (depth blocks reuse output)
     CHECK_THROWS_AS(edet::kernels::pointwise_conv(bad), edet::Error);
     CHECK_THROWS_AS(edet::kernels::ref::pointwise_conv(good, nullptr), edet::Error);
     try {
@@ -419,9 +419,9 @@ TEST_CASE("pointwise_conv: scale_packed_inputs + packed == the reference on chan
         a.input = x.data();
         a.rows = rows;
         a.weights = &packed;
-        a.bias = bias.data();
-        a.residual = iter % 3 ? res.data() : nullptr;
-        a.activation = act;
+        a.epilogue.bias = bias.data();
+        a.epilogue.residual = iter % 3 ? res.data() : nullptr;
+        a.epilogue.activation = act;
         a.output = got.data();
         a.packed = scaled.data();
         edet::kernels::pointwise_conv(a);
@@ -472,13 +472,13 @@ TEST_CASE("pointwise_conv: panel_max holds each row's maximum per panel, NaN whe
         a.input = x.data();
         a.rows = static_cast<std::size_t>(sh.rows);
         a.weights = &packed;
-        a.bias = b.data();
-        a.residual = sh.act == Activation::swish ? res.data() : nullptr;
-        a.activation = sh.act;
+        a.epilogue.bias = b.data();
+        a.epilogue.residual = sh.act == Activation::swish ? res.data() : nullptr;
+        a.epilogue.activation = sh.act;
         std::vector<float> y(static_cast<std::size_t>(sh.rows) * sh.cout);
         std::vector<float> maxima(static_cast<std::size_t>(sh.rows) * panels, 12345.0f);
         a.output = y.data();
-        a.panel_max = maxima.data();
+        a.epilogue.panel_max = maxima.data();
         edet::kernels::pointwise_conv(a);
         INFO("rows ", sh.rows, " cin ", sh.cin, " cout ", sh.cout);
         for (int r = 0; r < sh.rows; ++r)
@@ -502,13 +502,33 @@ TEST_CASE("pointwise_conv: panel_max holds each row's maximum per panel, NaN whe
             const int n = std::min(sh.rows - r0, rng.integer(1, 12));
             PointwiseConvArgs part = a;
             part.input = x.data() + static_cast<std::size_t>(r0) * sh.cin;
-            part.residual = a.residual ? res.data() + static_cast<std::size_t>(r0) * sh.cout : nullptr;
+            part.epilogue.residual = a.epilogue.residual ? res.data() + static_cast<std::size_t>(r0) * sh.cout : nullptr;
             part.output = y2.data() + static_cast<std::size_t>(r0) * sh.cout;
-            part.panel_max = split.data() + static_cast<std::size_t>(r0) * panels;
+            part.epilogue.panel_max = split.data() + static_cast<std::size_t>(r0) * panels;
             part.rows = static_cast<std::size_t>(n);
             edet::kernels::pointwise_conv(part);
             r0 += n;
         }
         CHECK(std::memcmp(split.data(), maxima.data(), split.size() * sizeof(float)) == 0);
     }
+}
+
+TEST_CASE("pointwise_conv: epilogue_from_row moves the residual and panel maxima, nothing else") {
+    std::vector<float> bias(40), res(10 * 48), maxima(10 * 3);
+    edet::kernels::PointwiseEpilogue e;
+    e.bias = bias.data();
+    e.activation = Activation::relu6;
+    e.residual = res.data();
+    e.panel_max = maxima.data();
+    const auto at = edet::kernels::epilogue_from_row(e, 4, 40);
+    CHECK(at.bias == bias.data());
+    CHECK(at.activation == Activation::relu6);
+    CHECK(at.residual == res.data() + 4 * 40);  // stride 0: out_channels
+    CHECK(at.panel_max == maxima.data() + 4 * edet::kernels::pointwise_panel_count(40));
+    e.residual_stride = 48;
+    CHECK(edet::kernels::epilogue_from_row(e, 3, 40).residual == res.data() + 3 * 48);
+    edet::kernels::PointwiseEpilogue none;
+    const auto still_none = edet::kernels::epilogue_from_row(none, 5, 40);
+    CHECK(still_none.residual == nullptr);
+    CHECK(still_none.panel_max == nullptr);
 }

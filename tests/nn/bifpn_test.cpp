@@ -230,3 +230,66 @@ TEST_CASE("bifpn: a fusion node's row bands give the unfused sequence's bits at 
         }
     }
 }
+
+// The node observer sees each node's combine output just before the node itself, named
+// "<node>.combine"; computing it (outside the workspace) changes neither the node outputs
+// nor the workspace plan.
+TEST_CASE("bifpn: the observer sees every node's combine output; with or without it, same outputs and plan") {
+    BiFpnSpec s;
+    s.backbone_channels = {6, 10, 14};
+    s.channels = 8;
+    s.repeats = 2;
+    s.fusion.rule = FusionRule::fast_normalized;
+    edet_test::Random r(17);
+    edet_test::ParamStore store(r);
+    const nn::BiFpn fpn(s, store.binder_listing_then_load([&](Binder& b) { nn::BiFpn tmp(s, b); }));
+    LevelSizes sizes;
+    for (int level = 0; level <= s.max_level; ++level) sizes.emplace_back((64 + (1 << level) - 1) >> level, (48 + (1 << level) - 1) >> level);
+    std::vector<Tensor<float>> taps;
+    for (std::size_t i = 0; i < s.backbone_channels.size(); ++i) {
+        const auto& hw = sizes[static_cast<std::size_t>(s.min_level) + i];
+        taps.push_back(edet_test::random_tensor(r, Shape{1, hw.first, hw.second, s.backbone_channels[i]}));
+    }
+    // Runs the BiFPN (plan, then execute) and returns its outputs and the plan's peak.
+    auto run = [&](const NodeObserver* observer, std::size_t* peak) {
+        Workspace ws;
+        std::vector<Tensor<float>> outs;
+        for (int pass = 0; pass < 2; ++pass) {
+            if (pass == 0) ws.begin_plan();
+            else ws.begin_execute();
+            std::vector<Feature> x;
+            for (auto& t : taps) {
+                Feature f;
+                f.view = t.view();
+                f.keep = true;
+                x.push_back(f);
+            }
+            const std::vector<Feature> y = fpn.run(ws, x, sizes, observer);
+            if (pass == 1)
+                for (const Feature& f : y) outs.emplace_back(f.view.shape(), f.view.data());
+            if (pass == 0) ws.finish_plan();
+            else ws.finish_execute();
+        }
+        *peak = ws.peak_bytes();
+        return outs;
+    };
+    std::vector<std::string> names;
+    const NodeObserver observer = [&](const std::string& name, TensorView<const float> v) {
+        names.push_back(name);
+        CHECK(v.c() == s.channels);
+    };
+    std::size_t peak_with = 0, peak_without = 0;
+    const std::vector<Tensor<float>> with = run(&observer, &peak_with);
+    const std::vector<Tensor<float>> without = run(nullptr, &peak_without);
+    CHECK(peak_with == peak_without);
+    REQUIRE(with.size() == without.size());
+    for (std::size_t i = 0; i < with.size(); ++i)
+        CHECK(std::memcmp(with[i].data(), without[i].data(), with[i].numel() * sizeof(float)) == 0);
+    std::vector<std::string> want = {"fpn.resample.3", "fpn.resample.4"};
+    for (int c = 0; c < s.repeats; ++c)
+        for (int j = 0; j < 8; ++j) {
+            want.push_back(edet::cat("fpn.cell.", c, ".fnode.", j, ".combine"));
+            want.push_back(edet::cat("fpn.cell.", c, ".fnode.", j));
+        }
+    CHECK(names == want);
+}

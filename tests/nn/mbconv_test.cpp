@@ -187,61 +187,6 @@ TEST_CASE("squeeze-excite gates: pooled on two threads, bit-identical to one thr
     CHECK(std::memcmp(one.data(), own.data(), gates * sizeof(float)) == 0);
 }
 
-TEST_CASE("PoolSlots: pieces that are cascade subtrees give global_average_pool's means bit for bit, others none") {
-    Random r(12);
-    for (int t = 0; t < 40; ++t) {
-        const Shape d{r.integer(1, 3), r.integer(1, 12) * 2 - (t % 2), r.integer(1, 30), r.integer(1, 40)};
-        const Tensor<float> x = random_tensor(r, d);
-        std::vector<float> want(static_cast<std::size_t>(d.n) * d.c);
-        edet::kernels::global_average_pool({x.data(), d, want.data()});
-        const std::size_t image = static_cast<std::size_t>(d.h) * d.w * d.c;
-        // Feeds rows [y0, y1) of image b in runs of `run_rows` rows, as MBConv's passes do.
-        auto feed = [&](nn::PoolSlots& pool, int b, int y0, int y1, int run_rows) {
-            edet::kernels::CascadeSummer summer;
-            float* slot = pool.begin(b, y0, y1, summer);
-            if (!slot) return false;
-            for (int y = y0; y < y1; y += run_rows) {
-                const int y_next = std::min(y1, y + run_rows);
-                summer.add(x.data() + b * image + static_cast<std::size_t>(y) * d.w * d.c, static_cast<std::size_t>(y_next - y) * d.w);
-            }
-            pool.finish(slot, summer);
-            return true;
-        };
-        INFO("shape ", d.str());
-        std::vector<float> memory(nn::PoolSlots::floats(d));
-        {  // every image whole (one thread)
-            nn::PoolSlots pool(memory.data(), d);
-            for (int b = 0; b < d.n; ++b) CHECK(feed(pool, b, 0, d.h, r.integer(1, 4)));
-            const float* got = pool.means();
-            REQUIRE(got != nullptr);
-            CHECK(std::memcmp(got, want.data(), want.size() * sizeof(float)) == 0);
-        }
-        if (d.h % 2 == 0) {  // every image in halves (two threads on one image), second half first
-            nn::PoolSlots pool(memory.data(), d);
-            for (int b = 0; b < d.n; ++b) {
-                CHECK(feed(pool, b, d.h / 2, d.h, r.integer(1, 4)));
-                CHECK(feed(pool, b, 0, d.h / 2, r.integer(1, 4)));
-            }
-            const float* got = pool.means();
-            REQUIRE(got != nullptr);
-            CHECK(std::memcmp(got, want.data(), want.size() * sizeof(float)) == 0);
-        }
-        if (d.h >= 3) {  // a split that is not the cascade's: nothing pooled, no means
-            nn::PoolSlots pool(memory.data(), d);
-            const int cut = d.h % 2 == 0 ? d.h / 2 + 1 : d.h / 2;
-            CHECK_FALSE(feed(pool, 0, 0, cut, 1));
-            CHECK_FALSE(feed(pool, 0, cut, d.h, 1));
-            for (int b = 1; b < d.n; ++b) CHECK(feed(pool, b, 0, d.h, 2));
-            CHECK(pool.means() == nullptr);
-        }
-        {  // an image left out
-            nn::PoolSlots pool(memory.data(), d);
-            for (int b = 0; b + 1 < d.n; ++b) CHECK(feed(pool, b, 0, d.h, 3));
-            CHECK(pool.means() == nullptr);
-        }
-    }
-}
-
 TEST_CASE("mbconv with SE: 1 and 2 threads give bit-identical outputs (pool fused or not, even and odd heights)") {
     Random r(13);
     for (int ds = 0; ds < 2; ++ds) {

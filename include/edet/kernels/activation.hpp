@@ -74,6 +74,11 @@ EDET_SIMD_WARNINGS_END
 #define EDET_ALWAYS_INLINE inline
 #endif
 
+// The instruction-set tag (core/arch.hpp) promises the lane width xsimd uses; objects with
+// different widths must never share a namespace.
+static_assert(EDET_ARCH_FLOAT_LANES == static_cast<int>(xsimd::batch<float>::size),
+              "core/arch.hpp's instruction-set tag disagrees with xsimd's default architecture");
+
 EDET_NAMESPACE_BEGIN
 
 // Activation / FusionRule and their spellings: kernels/op_kinds.hpp.

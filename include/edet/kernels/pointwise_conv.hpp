@@ -5,8 +5,9 @@
 //   for rows r in [0, rows): a row is one pixel (NHWC: rows = n*h*w).
 //   input     rows x input_stride floats, the first `in_channels` of each row used
 //   weights   packed once by pack_pointwise_weights() from the reference's [cout][cin]
-//   bias      [cout] or nullptr
-//   residual  rows x residual_stride or nullptr; added AFTER the activation (MBConv skip)
+//   epilogue  what follows the product (PointwiseEpilogue): bias [cout] or nullptr;
+//             activation; residual rows x residual_stride or nullptr, added AFTER the
+//             activation (MBConv skip); panel_max (below)
 //   output    rows x output_stride; must not overlap input or residual (checked: throws)
 //   strides   0 means "packed": in_channels / out_channels
 //   alignment none required of input, output, residual or bias
@@ -435,28 +436,47 @@ inline void scale_packed_inputs(const PackedPointwiseWeights& w, const float* sc
     }
 }
 
+// What happens to each output row after the matrix product, in this order: + bias (the
+// accumulators start from it), activation, + residual; then, optionally, the row's maxima
+// per weight panel are recorded. Layers own bias and activation (nn::PointwiseConvBn::
+// epilogue()) and callers add a residual or panel maxima to that, so one value carries
+// everything a call does after the product through the layers that fuse pointwise convs.
+struct PointwiseEpilogue {
+    const float* bias = nullptr;  // [cout] or nullptr
+    Activation activation = Activation::none;
+    const float* residual = nullptr;  // rows x residual_stride, added after the activation
+    std::size_t residual_stride = 0;  // 0: out_channels
+    // Optional [rows][pointwise_panel_count(cout)] row maxima per panel (see CONTRACT).
+    float* panel_max = nullptr;
+};
+
 struct PointwiseConvArgs {
     const float* input = nullptr;
     std::size_t input_stride = 0;  // 0: in_channels
     std::size_t rows = 0;
     const PackedPointwiseWeights* weights = nullptr;
-    const float* bias = nullptr;
-    const float* residual = nullptr;
-    std::size_t residual_stride = 0;  // 0: out_channels
-    float* output = nullptr;
-    std::size_t output_stride = 0;  // 0: out_channels
-    Activation activation = Activation::none;
     // Replaces weights->data (same layout and size, 64-byte aligned): per-call weights such
     // as scale_packed_inputs' output. nullptr: weights->data.
     const float* packed = nullptr;
-    // Optional [rows][pointwise_panel_count(cout)] row maxima per panel (see CONTRACT).
-    float* panel_max = nullptr;
+    float* output = nullptr;
+    std::size_t output_stride = 0;  // 0: out_channels
+    PointwiseEpilogue epilogue;
 };
 
-// The column runs of PointwiseConvArgs::panel_max: panel p covers output channels
+// The column runs of PointwiseEpilogue::panel_max: panel p covers output channels
 // [p * pointwise_panel_columns(), min(cout, (p + 1) * pointwise_panel_columns())).
 inline int pointwise_panel_columns() { return pointwise_detail::kPanelWidth; }
 inline int pointwise_panel_count(int cout) { return pointwise_detail::panel_count(cout); }
+
+// The epilogue `e` of a call on rows [0, ...) of a conv with `out_channels` outputs, for
+// the call on its rows from `row` on: its residual and panel maxima start `row` rows later.
+inline PointwiseEpilogue epilogue_from_row(const PointwiseEpilogue& e, std::size_t row, int out_channels) {
+    PointwiseEpilogue r = e;
+    const std::size_t rs = e.residual_stride ? e.residual_stride : static_cast<std::size_t>(out_channels);
+    if (e.residual) r.residual = e.residual + row * rs;
+    if (e.panel_max) r.panel_max = e.panel_max + row * static_cast<std::size_t>(pointwise_panel_count(out_channels));
+    return r;
+}
 
 namespace pointwise_detail {
 // [begin, end) of a strided rows x width region, as integers (comparing unrelated
@@ -487,13 +507,13 @@ inline void validate(const PointwiseConvArgs& a) {
     const std::size_t cout = static_cast<std::size_t>(a.weights->out_channels);
     if (a.input_stride && a.input_stride < cin) fail("input stride", where, cat(a.input_stride, " < cin ", cin));
     if (a.output_stride && a.output_stride < cout) fail("output stride", where, cat(a.output_stride, " < cout ", cout));
-    if (a.residual_stride && a.residual_stride < cout) fail("residual stride", where, cat(a.residual_stride, " < cout ", cout));
+    if (a.epilogue.residual_stride && a.epilogue.residual_stride < cout) fail("residual stride", where, cat(a.epilogue.residual_stride, " < cout ", cout));
     const std::size_t is = a.input_stride ? a.input_stride : cin;
     const std::size_t os = a.output_stride ? a.output_stride : cout;
-    const std::size_t rs = a.residual_stride ? a.residual_stride : cout;
+    const std::size_t rs = a.epilogue.residual_stride ? a.epilogue.residual_stride : cout;
     if (pointwise_detail::overlaps(a.output, os, cout, a.input, is, cin, a.rows))
         fail("buffers", where, "output overlaps input");
-    if (a.residual && pointwise_detail::overlaps(a.output, os, cout, a.residual, rs, cout, a.rows))
+    if (a.epilogue.residual && pointwise_detail::overlaps(a.output, os, cout, a.epilogue.residual, rs, cout, a.rows))
         fail("buffers", where, "output overlaps residual");
 }
 
@@ -507,13 +527,13 @@ inline void pointwise_conv(const PointwiseConvArgs& a, const float* w_out_in) {
     const int cin = a.weights->in_channels, cout = a.weights->out_channels;
     const std::size_t is = a.input_stride ? a.input_stride : cin;
     const std::size_t os = a.output_stride ? a.output_stride : cout;
-    const std::size_t rs = a.residual_stride ? a.residual_stride : cout;
+    const std::size_t rs = a.epilogue.residual_stride ? a.epilogue.residual_stride : cout;
     for (std::size_t r = 0; r < a.rows; ++r) {
         for (int co = 0; co < cout; ++co) {
-            float acc = a.bias ? a.bias[co] : 0.0f;
+            float acc = a.epilogue.bias ? a.epilogue.bias[co] : 0.0f;
             for (int ci = 0; ci < cin; ++ci) acc += a.input[r * is + ci] * w_out_in[static_cast<std::size_t>(co) * cin + ci];
-            float y = activate(acc, a.activation);
-            if (a.residual) y += a.residual[r * rs + co];
+            float y = activate(acc, a.epilogue.activation);
+            if (a.epilogue.residual) y += a.epilogue.residual[r * rs + co];
             a.output[r * os + co] = y;
         }
     }
@@ -536,17 +556,18 @@ EDET_ALWAYS_INLINE void prefetch_rows(const float* p, int rows, std::size_t stri
 }
 
 inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
+    const PointwiseEpilogue& e = args.epilogue;
     const int cin = args.weights->in_channels, cout = args.weights->out_channels;
     const std::size_t is = args.input_stride ? args.input_stride : cin;
     const std::size_t os = args.output_stride ? args.output_stride : cout;
-    const std::size_t rs = args.residual_stride ? args.residual_stride : cout;
+    const std::size_t rs = e.residual_stride ? e.residual_stride : cout;
     const int kc_max = blocking.depth > 0 ? blocking.depth : depth_block(cin);
     const std::size_t mc = static_cast<std::size_t>(std::max(blocking.rows > 0 ? blocking.rows : row_block(os), kTileRows));
     const int panels = panel_count(cout);
     const float* packed = args.packed ? args.packed : args.weights->data.data();
     // Calls this large stream their operands from memory (see kStreamingBytes).
     const bool streaming_in = args.rows * is * sizeof(float) > kStreamingBytes;
-    const bool streaming_out = args.rows * std::max(os, args.residual ? rs : 0) * sizeof(float) > kStreamingBytes;
+    const bool streaming_out = args.rows * std::max(os, e.residual ? rs : 0) * sizeof(float) > kStreamingBytes;
     for (int k0 = 0; k0 < cin; k0 += kc_max) {
         const int kc = std::min(kc_max, cin - k0);
         for (std::size_t r0 = 0; r0 < args.rows; r0 += mc) {
@@ -560,13 +581,13 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
                 TileJob job;
                 job.first = k0 == 0;
                 job.last = k0 + kc == cin;
-                job.init = args.bias ? args.bias + co0 : nullptr;
-                job.activation = args.activation;
+                job.init = e.bias ? e.bias + co0 : nullptr;
+                job.activation = e.activation;
                 for (std::size_t r = r0; r < r1; r += kTileRows) {
                     const int m = static_cast<int>(std::min<std::size_t>(kTileRows, r1 - r));
-                    job.residual = job.last && args.residual ? args.residual + r * rs + co0 : nullptr;
+                    job.residual = job.last && e.residual ? e.residual + r * rs + co0 : nullptr;
                     job.residual_stride = rs;
-                    job.panel_max = args.panel_max ? args.panel_max + r * static_cast<std::size_t>(panels) + p : nullptr;
+                    job.panel_max = e.panel_max ? e.panel_max + r * static_cast<std::size_t>(panels) + p : nullptr;
                     job.panel_max_stride = static_cast<std::size_t>(panels);
                     job.prefetch_next = streaming_in && p == 0 && r + 2 * kTileRows <= args.rows;
                     // Each panel stores to (and reads the residual from) other cache lines
@@ -579,7 +600,7 @@ inline void run(const PointwiseConvArgs& args, const Blocking& blocking) {
                         const int next_m = static_cast<int>(std::min<std::size_t>(kTileRows, r1 - next));
                         const std::size_t bytes = static_cast<std::size_t>(n) * sizeof(float);
                         prefetch_rows(args.output + next * os + co0, next_m, os, bytes, true);
-                        if (job.last && args.residual) prefetch_rows(args.residual + next * rs + co0, next_m, rs, bytes, false);
+                        if (job.last && e.residual) prefetch_rows(e.residual + next * rs + co0, next_m, rs, bytes, false);
                     }
                     tile_any_width<kTileRows, kPanelVectors>(width / kLanes, m, n, args.input + r * is + k0, is, b, kc,
                                                              args.output + r * os + co0, os, job);

@@ -29,7 +29,6 @@ inline nn::ConvSpec stem_conv_spec(const StemSpec& st) {
     nn::ConvSpec stem;
     stem.conv = "backbone.conv_stem";
     stem.bn = "backbone.bn1";
-    stem.kind = nn::ConvKind::dense;
     stem.in_channels = st.in_channels;
     stem.out_channels = st.out_channels;
     stem.kernel = st.kernel;
@@ -45,7 +44,7 @@ public:
 
     EfficientNetBackbone() = default;
     EfficientNetBackbone(const BackboneSpec& bb, float bn_eps, nn::Binder& b) : spec_(bb) {
-        stem_ = nn::ConvBnAct(stem_conv_spec(stem_spec(bb, bn_eps)), b);
+        stem_ = nn::DenseConvBn(stem_conv_spec(stem_spec(bb, bn_eps)), b);
         for (const auto& stage : efficientnet_blocks(bb, bn_eps)) {
             std::vector<nn::MBConv> blocks;
             for (const auto& m : stage) blocks.emplace_back(m, b);
@@ -94,7 +93,7 @@ public:
 
 private:
     BackboneSpec spec_{};
-    nn::ConvBnAct stem_;
+    nn::DenseConvBn stem_;
     std::vector<std::vector<nn::MBConv>> stages_;
 };
 

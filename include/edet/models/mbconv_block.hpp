@@ -7,7 +7,7 @@
 //   edet::Tensor<float> x = stem.forward(image.view());  // {n, H, W, 3} -> {n, H/2, W/2, stem channels}
 //   edet::Tensor<float> y = block.forward(x_of_that_block.view());  // {n, h, w, block.in_channels()}
 //
-// These are the layers the backbone runs (nn::MBConv for a block, nn::ConvBnAct for the
+// These are the layers the backbone runs (nn::MBConv for a block, nn::DenseConvBn for the
 // stem), not copies: their specs come from the same functions (efficientnet_blocks,
 // stem_conv_spec), so a chain of them over every block gives the backbone's P3, P4, P5
 // bit for bit. What this adds is the plumbing a user would otherwise write: the spec of
@@ -100,7 +100,7 @@ public:
         const nn::ConvSpec conv = stem_conv_spec(m.spec_);
         detail::ModuleTensors mine(weights, std::vector<std::string>{conv.conv, conv.bn});
         nn::Binder b(&mine);
-        m.conv_ = std::make_unique<nn::ConvBnAct>(conv, b);
+        m.conv_ = std::make_unique<nn::DenseConvBn>(conv, b);
         b.finish();
         return m;
     }
@@ -122,7 +122,7 @@ public:
 
 private:
     StemSpec spec_;
-    std::unique_ptr<nn::ConvBnAct> conv_;
+    std::unique_ptr<nn::DenseConvBn> conv_;
 };
 
 // One MBConv (or, in stage 0, depthwise-separable) block: "backbone.blocks.<stage>.<block>".

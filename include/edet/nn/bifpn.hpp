@@ -39,10 +39,10 @@
 #include "edet/core/parallel.hpp"
 #include "edet/kernels/activation.hpp"
 #include "edet/kernels/fusion.hpp"
-#include "edet/nn/conv.hpp"
+#include "edet/nn/fused_node.hpp"
 #include "edet/nn/layer_specs.hpp"
 #include "edet/nn/resample.hpp"
-#include "edet/nn/row_window.hpp"
+#include "edet/nn/separable_conv.hpp"
 #include "edet/nn/workspace.hpp"
 
 EDET_NAMESPACE_BEGIN
@@ -91,8 +91,15 @@ public:
 
     const FusionNodeSpec& spec() const { return spec_; }
 
-    // Computes the node into `out` ({n, th, tw, channels}), reading features x.
-    void run(Workspace& ws, const std::vector<Feature>& x, TensorView<float> out) const {
+    // Sees a node's combine output, act(fuse(resampled inputs)), when asked for.
+    using CombineObserver = std::function<void(TensorView<const float> combined)>;
+
+    // Computes the node into `out` ({n, th, tw, channels}), reading features x. While the
+    // workspace executes, `combine_observer` (if set) is shown the node's combine output,
+    // computed for it alone, unfused, into a heap buffer (so the workspace plan is the same
+    // with or without it); `out` does not change.
+    void run(Workspace& ws, const std::vector<Feature>& x, TensorView<float> out,
+             const CombineObserver* combine_observer = nullptr) const {
         const int th = out.h(), tw = out.w();
         std::vector<const float*> srcs;
         std::vector<Workspace::Handle> temps;
@@ -117,68 +124,38 @@ public:
             srcs.push_back(t.data());
             temps.push_back(h);
         }
+        if (combine_observer && *combine_observer && ws.executing()) (*combine_observer)(combined(srcs, out.shape()).view());
         const Workspace::Handle dh = ws.acquire(conv_.scratch_floats(out.shape()));  // the depthwise output
         if (ws.planning()) ws.add_macs(conv_.macs(out.shape()));
-        if (ws.executing()) combine_and_convolve(srcs, out, ws.data(dh));
+        if (ws.executing()) combine_and_convolve(node_combine(srcs), conv_, out, ws.data(dh));
         ws.release(dh);
         for (auto h : temps) ws.release(h);
     }
 
 private:
-    // out = BN(pw(dw(act(fuse(srcs))))), fused by row bands (nn/row_window.hpp): each thread
-    // combines just the rows its depthwise chunk reads into its window, runs the depthwise
-    // conv on them into `dw` and projects the chunk's rows while they are still in L2. The
-    // combined tensor is never written whole and the node is one parallel region, not
-    // three (combine, depthwise, pointwise: at 2 threads the BiFPN's 20x20 and smaller
-    // nodes used to take longer than on one thread). The same kernels do the same
-    // arithmetic on every value as the unfused sequence, so results are bit-identical;
-    // rows on a band boundary are combined by both threads.
-    void combine_and_convolve(const std::vector<const float*>& srcs, TensorView<float> out, float* dw) const {
-        const Shape os = out.shape();
-        const ConvBnAct& depthwise = conv_.depthwise();
-        const ConvBnAct& pointwise = conv_.pointwise();
-        const int C = spec_.channels, K = depthwise.spec().kernel;
-        const Shape image{1, os.h, os.w, C};
-        const int pad_top = depthwise.padding_for(image).top;
-        const std::size_t row_floats = static_cast<std::size_t>(os.w) * C;
-        const std::size_t image_floats = static_cast<std::size_t>(os.h) * row_floats;
-        const std::size_t out_c = static_cast<std::size_t>(os.c);
-        const int count = static_cast<int>(srcs.size());
-        const RowWindowGeometry g = RowWindowGeometry::plan(row_floats, K, 1, kRowWindowBytes);
-        const std::int64_t work_per_row = static_cast<std::int64_t>(row_floats) * (count + K * K + static_cast<std::int64_t>(out_c));
-        parallel_for(0, static_cast<std::int64_t>(os.n) * os.h, grain_for(work_per_row), [&](std::int64_t r0, std::int64_t r1) {
-            SlidingRowWindow window(thread_scratch(g.buffer_floats()), g.buffer_rows, row_floats);
-            const float* inputs[kernels::kMaxFusionInputs];
-            for (std::int64_t r = r0; r < r1;) {
-                const int b = static_cast<int>(r / os.h);
-                const int y_begin = static_cast<int>(r - static_cast<std::int64_t>(b) * os.h);
-                const int y_end = static_cast<int>(std::min<std::int64_t>(r1, static_cast<std::int64_t>(b + 1) * os.h) - static_cast<std::int64_t>(b) * os.h);
-                window.restart();
-                for (int oy = y_begin; oy < y_end;) {
-                    const int oy1 = std::min(oy + g.chunk, y_end);
-                    const auto need = kernels::depthwise_input_rows(oy, oy1, os.h, K, 1, pad_top);
-                    const float* rows = window.advance(need.first, need.second, [&](float* to, int row0, int row1) {
-                        const std::size_t at = static_cast<std::size_t>(b) * image_floats + static_cast<std::size_t>(row0) * row_floats;
-                        const std::size_t elements = static_cast<std::size_t>(row1 - row0) * row_floats;
-                        for (int i = 0; i < count; ++i) inputs[i] = srcs[static_cast<std::size_t>(i)] + at;
-                        kernels::FuseArgs a;
-                        a.inputs = inputs;
-                        a.count = count;
-                        a.weights = edge_weights_.empty() ? nullptr : edge_weights_.data();
-                        a.rule = spec_.fusion.rule;
-                        a.output = to;
-                        a.elements = elements;
-                        kernels::fuse(a);
-                        kernels::apply_activation(to, elements, spec_.activation);
-                    });
-                    depthwise.depthwise_rows(rows, window.first(), window.rows(), image, dw + static_cast<std::size_t>(b) * image_floats, oy, oy1);
-                    const std::size_t p0 = (static_cast<std::size_t>(b) * os.h + static_cast<std::size_t>(oy)) * os.w;
-                    pointwise.pointwise_rows(dw + p0 * C, static_cast<std::size_t>(oy1 - oy) * os.w, out.data() + p0 * out_c);
-                    oy = oy1;
-                }
-                r = static_cast<std::int64_t>(b) * os.h + y_end;
-            }
-        });
+    NodeCombine node_combine(const std::vector<const float*>& srcs) const {
+        NodeCombine c;
+        c.inputs = &srcs;
+        c.edge_weights = edge_weights_.empty() ? nullptr : edge_weights_.data();
+        c.rule = spec_.fusion.rule;
+        c.activation = spec_.activation;
+        return c;
+    }
+
+    // The combine output alone, act(fuse(srcs)): what the oracle records as effdet's combine
+    // output, because effdet applies the node's activation in place on that tensor.
+    Tensor<float> combined(const std::vector<const float*>& srcs, const Shape& shape) const {
+        Tensor<float> t(shape);
+        kernels::FuseArgs a;
+        a.inputs = srcs.data();
+        a.count = static_cast<int>(srcs.size());
+        a.weights = edge_weights_.empty() ? nullptr : edge_weights_.data();
+        a.rule = spec_.fusion.rule;
+        a.output = t.view().data();
+        a.elements = shape.numel();
+        kernels::fuse(a);
+        kernels::apply_activation(t.view().data(), shape.numel(), spec_.activation);
+        return t;
     }
 
     FusionNodeSpec spec_;
@@ -192,8 +169,11 @@ using LevelSizes = std::vector<std::pair<int, int>>;
 
 
 // Sees each BiFPN output as it is computed, under the reference's module name
-// ("fpn.resample.3", "fpn.cell.0.fnode.5"): edet-dump --nodes and the node tests compare
-// every node with the reference's own. Called only while executing (not planning), with a
+// ("fpn.resample.3", "fpn.cell.0.fnode.5"), and each node's combine output before it
+// ("fpn.cell.0.fnode.5.combine": the resampled inputs fused, then the node's activation,
+// as the oracle's "<node>.combine.out" holds it (effdet activates its combine output in
+// place); computed only for the observer): edet-dump --nodes and the node tests compare every
+// node with the reference's own. Called only while executing (not planning), with a
 // view into the arena that is valid during the call only.
 using NodeObserver = std::function<void(const std::string& name, TensorView<const float> out)>;
 
@@ -222,7 +202,12 @@ public:
             const auto& hw = sizes.at(static_cast<std::size_t>(table_[i].level));
             Feature f;
             f.view = ws.tensor(Shape{n, hw.first, hw.second, spec_.channels}, &f.handle);
-            nodes_[i].run(ws, x, f.view);
+            if (observer && *observer) {
+                const FusionNode::CombineObserver combine = [&](TensorView<const float> c) { (*observer)(names_[i] + ".combine", c); };
+                nodes_[i].run(ws, x, f.view, &combine);
+            } else {
+                nodes_[i].run(ws, x, f.view);
+            }
             if (observer && *observer && ws.executing()) (*observer)(names_[i], f.view);
             x.push_back(f);
         }

@@ -15,6 +15,8 @@
 
 #include "edet/nn/bifpn.hpp"
 #include "edet/nn/conv.hpp"
+#include "edet/nn/fused_separable.hpp"
+#include "edet/nn/separable_conv.hpp"
 #include "edet/nn/layer_specs.hpp"
 #include "edet/nn/workspace.hpp"
 
@@ -58,7 +60,7 @@ public:
             ConvSpec p = SeparableConv::pw_spec(rep);
             p.bn = cat(s.prefix, ".bn_rep.", r, ".<level>.bn");
             for (int l = 0; l < s.num_levels; ++l)
-                pw_.push_back(ConvBnAct::from_weights(p, pw_w[static_cast<std::size_t>(r)], pw_b[static_cast<std::size_t>(r)],
+                pw_.push_back(PointwiseConvBn::from_weights(p, pw_w[static_cast<std::size_t>(r)], pw_b[static_cast<std::size_t>(r)],
                                                       bns[static_cast<std::size_t>(r * s.num_levels + l)]));
         }
     }
@@ -84,20 +86,20 @@ public:
             TensorView<const float> cur = x[l].view;
             for (int r = 0; r < spec_.repeats; ++r) {
                 TensorView<float> dst = (r % 2 == 0) ? a : bb;
-                const ConvBnAct& pw = pw_[static_cast<std::size_t>(r) * static_cast<std::size_t>(spec_.num_levels) + l];
+                const PointwiseConvBn& pw = pw_[static_cast<std::size_t>(r) * static_cast<std::size_t>(spec_.num_levels) + l];
                 if (ws.planning()) ws.add_macs(dw_[static_cast<std::size_t>(r)].macs(cur.shape()) + pw.macs(cur.shape()));
                 if (ws.executing()) depthwise_pointwise(dw_[static_cast<std::size_t>(r)], pw, cur, dst, t.data());
                 cur = dst;
             }
             if (ws.planning()) ws.add_macs(predict_.macs(cur.shape()));
-            float* maxima = nullptr;
+            kernels::PointwiseEpilogue predict_epilogue = predict_.pointwise().epilogue();
             if (panel_max) {
                 const TensorView<float>& pm = (*panel_max)[l];
                 const Shape want{s.n, s.h, s.w, kernels::pointwise_panel_count(spec_.outputs)};
                 check_same_shape(pm.shape(), want, "panel maxima", "HeadNet::run");
-                maxima = pm.data();
+                predict_epilogue.panel_max = pm.data();
             }
-            if (ws.executing()) predict_.forward(cur, outputs[l], t.data(), maxima);
+            if (ws.executing()) predict_.forward(cur, outputs[l], t.data(), predict_epilogue);
             ws.release(ht);
             ws.release(hb);
             ws.release(ha);
@@ -106,8 +108,8 @@ public:
 
 private:
     HeadNetSpec spec_;
-    std::vector<ConvBnAct> dw_;  // per repeat
-    std::vector<ConvBnAct> pw_;  // per repeat and level, BN folded: [r * levels + l]
+    std::vector<DepthwiseConvBn> dw_;  // per repeat
+    std::vector<PointwiseConvBn> pw_;  // per repeat and level, BN folded: [r * levels + l]
     SeparableConv predict_;
 };
 

@@ -33,13 +33,12 @@ public:
             ConvSpec c;
             c.conv = s.prefix + ".conv.conv";
             c.bn = s.prefix + ".conv.bn";
-            c.kind = ConvKind::pointwise;
             c.in_channels = s.in_channels;
             c.out_channels = s.out_channels;
             c.bias = s.conv_bias;
             c.bn_eps = s.bn_eps;
             c.padding = s.padding;
-            conv_ = ConvBnAct(c, b);
+            conv_ = PointwiseConvBn(c, b);
             has_conv_ = true;
         }
     }
@@ -150,7 +149,7 @@ private:
 
     ResampleSpec spec_;
     bool has_conv_ = false;
-    ConvBnAct conv_;
+    PointwiseConvBn conv_;
 };
 
 }  // namespace nn

@@ -16,7 +16,7 @@
 //       auto need = kernels::depthwise_input_rows(oy, oy1, in_h, K, S, pad_top);
 //       const float* w = win.advance(need.first, need.second, [&](float* dst, int r0, int r1) {
 //           /* compute input rows [r0, r1) into dst */ });
-//       conv.depthwise_rows(w, win.first(), win.rows(), image, out, oy, oy1);
+//       conv.rows(w, win.first(), win.rows(), image, out, oy, oy1);   // a DepthwiseConvBn
 //   }
 #pragma once
 
