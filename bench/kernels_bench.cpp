@@ -4,7 +4,7 @@
 //   kernels_bench [--threads 1,2] [--runs 5] [--filter pw|dw|stem|se[,...]] [--size 512]
 //                 [--se] [--clock wall|cpu] [--no-dnnl] [--no-xnnpack] [--csv]
 //
-// The layer list is derived from the D0 config (DESIGN.md section 2), not typed in:
+// The layer list is derived from the D0 config (the EfficientNet-B0 stage table), not typed in:
 //   stem      backbone.conv_stem: 3x3 stride 2, 3 -> 32                                 1
 //   backbone  per block: [conv_pw] conv_dw conv_pw(l) (16 blocks: 1 DS + 15 IR)  16 dw + 31 pw
 //   fpn       P6 resample 1x1 320->64, 5 cell-0 edge resamples (40/112/320 -> 64),
@@ -107,7 +107,7 @@ struct ConvLayer {
     }
 };
 
-// EfficientNet-B0 stages (DESIGN.md section 2): block type, kernel, stride, expand, out ch, repeats.
+// EfficientNet-B0 stages: block type, kernel, stride, expand, out ch, repeats.
 struct StageSpec {
     bool depthwise_separable;
     int kernel, stride, expand, out_channels, repeats;
@@ -123,7 +123,7 @@ constexpr int kHeadRepeats = 3;
 constexpr int kAnchors = 9;
 constexpr int kClassesOut = 90;
 
-int make_divisible(double v) {  // timm's rule with divisor 8 (DESIGN.md: width)
+int make_divisible(double v) {  // timm's rule with divisor 8
     int c = std::max(8, static_cast<int>((v + 4) / 8) * 8);
     if (c < 0.9 * v) c += 8;
     return c;
@@ -188,7 +188,7 @@ std::vector<ConvLayer> d0_layers(int size, bool with_se) {
     for (int l = 1; l < 5; ++l) level[l] = (level[l - 1] - 1) / 2 + 1;
     // P6 = pool(BN(conv1x1(P5))): the conv runs at P5's size.
     add("fpn.resample.3.conv.conv", LayerClass::pw, tap_hw[2], tap_hw[2], tap_ch[2], kFpnChannels, 1, 1, true);
-    // BiFPN nodes: output level and input offsets into [P3..P7, node0, ...] (DESIGN.md 3).
+    // BiFPN nodes: output level and input offsets into [P3..P7, node0, ...] (effdet's bifpn_config).
     struct Node { int level; std::vector<int> inputs; };
     const Node nodes[] = {{3, {3, 4}}, {2, {2, 5}}, {1, {1, 6}}, {0, {0, 7}},
                           {1, {1, 7, 8}}, {2, {2, 6, 9}}, {3, {3, 5, 10}}, {4, {4, 11}}};

@@ -1,4 +1,4 @@
-// Tests for edet/kernels/resize.hpp: the source index rule (DESIGN.md examples), fast
+// Tests for edet/kernels/resize.hpp: the source index rule (worked examples), fast
 // nearest resize == reference over random shapes, range splits, misuse.
 #include <doctest/doctest.h>
 

@@ -26,7 +26,7 @@ void run_planned(const nn::FusionNode& node, const std::vector<Feature>& x, Tens
 }  // namespace
 
 TEST_CASE("bifpn: the node table equals the reference's offsets (P3-P7 and P3-P8)") {
-    // DESIGN.md section 3, as effdet's bifpn_config lists them.
+    // as effdet's bifpn_config lists them.
     const std::vector<std::vector<int>> p7 = {{3, 4}, {2, 5}, {1, 6}, {0, 7}, {1, 7, 8}, {2, 6, 9}, {3, 5, 10}, {4, 11}};
     const std::vector<int> p7_levels = {6, 5, 4, 3, 4, 5, 6, 7};
     const auto a = bifpn_nodes(3, 7);

@@ -9,8 +9,8 @@
 //   maths   out = act(bias + sum_{ky,kx,ci} x * w), taps in (ky, kx, ci) order from 0.
 //           Taps in the padding are skipped (the same as multiplying by 0).
 //   fast    kernels::dense_conv vectorises over output channels with xsimd: each tap is
-//           acc = fma(broadcast(x), w[cout block], acc), as PyTorch's stem does
-//           (DESIGN.md section 3); relu/relu6 in registers, swish/sigmoid by
+//           acc = fma(broadcast(x), w[cout block], acc), as PyTorch's stem does;
+//           relu/relu6 in registers, swish/sigmoid by
 //           kernels::apply_activation on the finished output row. Matches ref:: to float
 //           rounding; any row split gives bit-identical output.
 #pragma once

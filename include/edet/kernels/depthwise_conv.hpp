@@ -14,7 +14,7 @@
 //           Taps that fall into the padding are skipped (the same as multiplying by 0).
 //   fast    kernels::depthwise_conv vectorises over channels with xsimd. Every tap is one
 //           fused multiply-add (acc = fma(x, w, acc)), which is what PyTorch's CPU depthwise
-//           kernel does (DESIGN.md section 3); relu/relu6 are applied in registers,
+//           kernel does; relu/relu6 are applied in registers,
 //           swish/sigmoid by kernels::apply_activation on each finished group of output
 //           pixels (still in L1), so all kernels share one definition of those. Results
 //           match ref:: to float rounding (bit for bit where the compiler also contracts

@@ -1,6 +1,6 @@
 // edet/kernels/padding.hpp - convolution and pooling geometry.
 //
-// Two padding rules exist in the reference models (DESIGN.md section 3):
+// Two padding rules exist in the reference models:
 //   TF 'same' (tf_* variants): total = max((ceil(in/s) - 1)*s + k - in, 0),
 //       before = total/2, after = total - before (the extra pixel goes bottom/right);
 //   symmetric (efficientdet_d0/d1): k/2 on each side (pools: 1).

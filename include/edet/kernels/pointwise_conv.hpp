@@ -15,7 +15,7 @@
 //   output element is computed as acc = bias; acc = fma(in[r][ci], W[co][ci], acc) for
 //   ci = 0, 1, ... in order, whatever tile, panel or row block it lands in.
 //   parity: that is the order of the reference's oneDNN path (from the bias, FMA over cin)
-//   up to the point where oneDNN splits cin into chunks (DESIGN.md section 3); the
+//   up to the point where oneDNN splits cin into chunks; the
 //   reference's BLAS path (small inputs, no FMA) and the chunked sums differ in rounding
 //   only, so parity with the fixtures holds to tolerance, not bit for bit.
 //   The kernel neither allocates nor starts threads (scratch is a few KB of stack).

@@ -2,12 +2,12 @@
 //
 // CONTRACT
 //   input NHWC contiguous {n, in_h, in_w, c} -> output {n, out_h, out_w, c}, not aliasing
-//   source index per axis (PyTorch 'nearest', DESIGN.md section 3):
+//   source index per axis (PyTorch 'nearest'):
 //     src = min(floor(dst * (float)in / out), in - 1), computed in float32;
 //     for an exact 2x this is dst >> 1.
 //   rows [row_begin, row_end) of the flattened n*out_h output rows (row_end < 0: all).
 //   Any sizes (up or down). A pure copy, so the fast version equals the reference exactly.
-//   Worked examples (DESIGN.md): 3 -> 5 reads [0, 0, 1, 1, 2]; 4 -> 7 reads
+//   Worked examples: 3 -> 5 reads [0, 0, 1, 1, 2]; 4 -> 7 reads
 //   [0, 0, 1, 1, 2, 2, 3]; 8 -> 16 reads [0, 0, 1, 1, ..., 7, 7].
 // FAST PATH
 //   An output row whose source row equals the previous output row's is a copy of that
