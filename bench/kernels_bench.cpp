@@ -374,7 +374,7 @@ void run_edet(const ConvLayer& l, LayerData& d) {
             a.input = d.input.data();
             a.input_shape = edet::Shape{1, l.h, l.w, l.cin};
             a.weights = d.kxk_packed.data();
-            a.epilogue.bias = bias;
+            a.bias = bias;
             a.output = d.out_edet.data();
             a.output_shape = edet::Shape{1, l.out_h(), l.out_w(), l.cout};
             a.kernel = l.kernel;
@@ -390,7 +390,7 @@ void run_edet(const ConvLayer& l, LayerData& d) {
             a.input = d.input.data();
             a.input_shape = edet::Shape{1, l.h, l.w, l.cin};
             a.weights = d.kxk_packed.data();
-            a.epilogue.bias = bias;
+            a.bias = bias;
             a.output = d.out_edet.data();
             a.output_shape = edet::Shape{1, l.out_h(), l.out_w(), l.cout};
             a.kernel = l.kernel;

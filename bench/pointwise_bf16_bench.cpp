@@ -124,10 +124,10 @@ int main(int argc, char** argv) {
         a32.input = x.data();
         a32.rows = rows;
         a32.weights = &packed32;
-        a32.bias = b.data();
-        a32.residual = s.residual ? res.data() : nullptr;
+        a32.epilogue.bias = b.data();
+        a32.epilogue.residual = s.residual ? res.data() : nullptr;
         a32.output = out32.data();
-        a32.activation = s.act;
+        a32.epilogue.activation = s.act;
         edet::kernels::PointwiseConvBf16Args a16;
         a16.input = x.data();
         a16.rows = rows;
