@@ -94,7 +94,11 @@ def main():
             print(f"{name:40s} {err:.3e}")
         if a.tolerance is not None and err > a.tolerance:
             status = 1
-    print(f"worst tensor: {worst_name} {worst:.3e}")
+    missing = sorted(n for n in ref if n not in got and not n.startswith("detections") and ref[n].dtype.kind == "f")
+    compared = len([n for n in set(got) & set(ref) if not n.startswith("detections") and got[n].dtype.kind == "f"])
+    print(f"worst tensor: {worst_name} {worst:.3e} ({compared} tensors compared)")
+    if missing:
+        print(f"not in {a.got}: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
     for key in ("detections", "detections_soft"):
         if key in got and key in ref:
             total_m = total_n = 0
