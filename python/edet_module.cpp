@@ -154,8 +154,9 @@ public:
     PyDetector(const std::string& weights, const std::string& variant, int height, int width,
                std::optional<std::string> labels_file, std::optional<std::vector<std::string>> label_names,
                int num_classes, int num_scales, const std::string& aspect_ratios, double anchor_scale,
-               int max_detections, const std::string& key, int threads)
+               int max_detections, const std::string& key, int threads, const std::string& precision)
         : threads_(threads) {
+        const edet::Precision p = edet::parse_precision(precision);
         edet::detect::ModelDescription d = values([&] {
             edet::detect::ModelDescription m;
             m.variant = variant;
@@ -173,7 +174,7 @@ public:
         edet::io::WeightsOptions wo;
         wo.key = key;
         py::gil_scoped_release release;
-        det_ = std::make_unique<edet::Detector>(edet::Detector::load(weights, d, wo));
+        det_ = std::make_unique<edet::Detector>(edet::Detector::load(weights, d, wo, p));
     }
 
     py::tuple detect(const py::object& image, float score_threshold, int max_detections, float iou_threshold,
@@ -226,6 +227,7 @@ public:
     std::string variant() const { return det_->variant().name; }
     int num_classes() const { return det_->num_classes(); }
     py::tuple input_size() const { return py::make_tuple(det_->input_height(), det_->input_width()); }
+    std::string precision() const { return edet::to_string(det_->network().precision()); }
     std::vector<std::string> labels() const {
         std::vector<std::string> v;
         for (int k = 0; k < det_->num_classes(); ++k) v.push_back(det_->labels().name(k));
@@ -282,15 +284,16 @@ py::list to_list(std::vector<Nchw>&& maps) {
 class PyNetwork {
 public:
     PyNetwork(const std::string& weights, const std::string& variant, int height, int width, const std::string& key,
-              int threads, const std::string& path)
+              int threads, const std::string& path, const std::string& precision)
         : threads_(threads) {
+        const edet::Precision p = edet::parse_precision(precision);
         edet::io::WeightsOptions wo;
         wo.key = key;
         const edet::ForwardPath forward_path = edet::parse_forward_path(path);
         py::gil_scoped_release release;
         const auto source = edet::io::open_weights(weights, wo);
         net_ = std::make_unique<edet::EfficientDet>(
-            edet::EfficientDet::from_source(*source, variant, height, width, forward_path));
+            edet::EfficientDet::from_source(*source, variant, height, width, forward_path, p));
     }
 
     // (class_outputs, box_outputs) for an (N, 3, H, W) float32 C-contiguous array.
@@ -316,6 +319,7 @@ public:
     std::string name() const { return net_->config().name; }
     int num_classes() const { return net_->num_classes(); }
     py::tuple input_size() const { return py::make_tuple(net_->config().image_height, net_->config().image_width); }
+    std::string precision() const { return edet::to_string(net_->precision()); }
 
 private:
     template <class Collect>
@@ -395,7 +399,7 @@ PYBIND11_MODULE(_edet, m) {
     py::class_<PyDetector>(m, "_Detector")
         .def(py::init<const std::string&, const std::string&, int, int, std::optional<std::string>,
                       std::optional<std::vector<std::string>>, int, int, const std::string&, double, int,
-                      const std::string&, int>())
+                      const std::string&, int, const std::string&>())
         .def("detect", &PyDetector::detect)
         .def("detect_timed", &PyDetector::detect_timed)
         .def("detect_batch", &PyDetector::detect_batch)
@@ -404,13 +408,16 @@ PYBIND11_MODULE(_edet, m) {
         .def_property_readonly("num_classes", &PyDetector::num_classes)
         .def_property_readonly("input_size", &PyDetector::input_size)
         .def_property_readonly("labels", &PyDetector::labels)
-        .def_property_readonly("category_ids", &PyDetector::category_ids);
+        .def_property_readonly("category_ids", &PyDetector::category_ids)
+        .def_property_readonly("precision", &PyDetector::precision);
 
     py::class_<PyNetwork>(m, "_Network")
-        .def(py::init<const std::string&, const std::string&, int, int, const std::string&, int, const std::string&>())
+        .def(py::init<const std::string&, const std::string&, int, int, const std::string&, int, const std::string&,
+                      const std::string&>())
         .def("__call__", &PyNetwork::call)
         .def("features", &PyNetwork::features)
         .def_property_readonly("name", &PyNetwork::name)
         .def_property_readonly("num_classes", &PyNetwork::num_classes)
-        .def_property_readonly("input_size", &PyNetwork::input_size);
+        .def_property_readonly("input_size", &PyNetwork::input_size)
+        .def_property_readonly("precision", &PyNetwork::precision);
 }

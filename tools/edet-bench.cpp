@@ -305,7 +305,7 @@ int run(const Options& opt) {
         const edet::EfficientDetConfig c = edet::detect::network_config(d, "edet-bench");
         RandomWeights w(c, opt.seed);
         const edet::detect::ResolvedModel r = edet::detect::resolve_model(d, w, "<random weights>");
-        net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(w, r.config));
+        net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(w, r.config, edet::ForwardPath::fast, opt.model.precision));
         ac = r.anchors;
         weights_desc = cat("random (seed ", opt.seed, ")");
     } else {
@@ -313,7 +313,7 @@ int run(const Options& opt) {
         wo.key = opt.model.key;
         const auto source = edet::io::open_weights(opt.weights, wo);
         const edet::detect::ResolvedModel r = edet::detect::resolve_model(opt.model.description, *source, opt.weights);
-        net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*source, r.config));
+        net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*source, r.config, edet::ForwardPath::fast, opt.model.precision));
         ac = r.anchors;
         weights_desc = opt.weights;
     }
@@ -392,7 +392,7 @@ int run(const Options& opt) {
 
     if (opt.json) {
         std::printf(
-            "{\"tool\":\"edet-bench\",\"variant\":\"%s\",\"arch\":\"%s\",\"size\":[%d,%d],\"batch\":%d,\"threads\":%d,\"wait_policy\":\"%s\","
+            "{\"tool\":\"edet-bench\",\"variant\":\"%s\",\"arch\":\"%s\",\"size\":[%d,%d],\"batch\":%d,\"threads\":%d,\"wait_policy\":\"%s\",\"precision\":\"%s\","
             "\"runs\":%d,\"warmup\":%d,\"weights\":\"%s\",\"load_ms\":%.3f,\"first_forward_ms\":%.3f,"
             "\"net_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},"
             "\"post_ms\":{\"median\":%.4f,\"min\":%.4f,\"max\":%.4f},\"net_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},\"post_cpu_ms\":{\"median\":%.4f,\"min\":%.4f},"
@@ -400,7 +400,7 @@ int run(const Options& opt) {
             "\"arena_bytes\":%zu,\"unplanned_bytes\":%zu,\"macs\":%.0f,\"net_gflops\":%.3f,\"fma_peak_gflops\":%.3f,"
             "\"dram_triad_gbs\":%.2f,\"l2_triad_gbs\":%.2f,\"fork_join_us\":%.2f,\"stages\":[",
             json_escape(c.name).c_str(), edet::compiled_arch(), c.image_height, c.image_width, opt.batch, threads,
-            json_escape(wait_policy()).c_str(), opt.runs,
+            json_escape(wait_policy()).c_str(), edet::to_string(net->precision()), opt.runs,
             opt.warmup, json_escape(weights_desc).c_str(), load_ms, first_forward_ms, ns.median, ns.min, ns.max, ps.median, ps.min, ps.max,
             nc.median, nc.min, pc.median, pc.min, opt.batch * 1000.0 / (ns.median + ps.median), detections, peak_kb, rss_start_kb, rss_loaded_kb, arena,
             net->unplanned_bytes(), total_macs, net_gflops, peak_gflops, machine.dram_triad_gbs, machine.cache_triad_gbs,
@@ -412,8 +412,9 @@ int run(const Options& opt) {
         for (std::size_t r = 0; r < net_ms.size(); ++r) std::printf("%s%.4f", r ? "," : "", net_ms[r]);
         std::printf("]}\n");
     } else {
-        std::printf("edet-bench: %s %dx%d, batch %d, %d thread(s) (OMP_WAIT_POLICY=%s), built for %s\n", c.name.c_str(),
-                    c.image_height, c.image_width, opt.batch, threads, wait_policy(), edet::compiled_arch());
+        std::printf("edet-bench: %s %dx%d, batch %d, %d thread(s) (OMP_WAIT_POLICY=%s), built for %s, precision %s\n",
+                    c.name.c_str(), c.image_height, c.image_width, opt.batch, threads, wait_policy(), edet::compiled_arch(),
+                    edet::to_string(net->precision()));
         std::printf("weights:          %s (loaded in %.1f ms; first forward incl. planning %.1f ms; sum %.1f ms)\n",
                     weights_desc.c_str(), load_ms, first_forward_ms, load_ms + first_forward_ms);
         std::printf("runs:             %d timed after %d warm-up\n", opt.runs, opt.warmup);

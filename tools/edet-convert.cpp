@@ -95,6 +95,9 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "edet-convert: %s\n%s", e.message.c_str(), usage().c_str());
         return 2;
     }
+    if (flags.precision != edet::Precision::fp32)
+        std::fprintf(stderr, "edet-convert: note: --precision is ignored (converting does not run the network; the "
+                             "weights are stored as float32 and packed for a precision when a tool loads them)\n");
     edet::io::PthOptions options;
     options.key = flags.key;
     const std::string variant = flags.description.variant;

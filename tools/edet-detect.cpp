@@ -415,12 +415,12 @@ int main(int argc, char** argv) {
         // (tf_efficientdet_d0_34-f153e0cf.pth) names it (detect::resolve_model).
         edet::io::WeightsOptions weights;
         weights.key = args.flags.key;
-        det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, description, weights));
+        det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, description, weights, args.flags.precision));
         // --coco without --labels: a COCO-91 model keeps COCO's ids (they are val2017's); any
         // other takes the annotation file's categories, sorted by id, as effdet numbers them.
         if (!args.coco.empty() && !description.labels && det->num_classes() != edet::detect::kCocoNumClasses) {
             description.labels = edet::detect::LabelMap::from_file(args.coco);
-            det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, description, weights));
+            det = std::make_unique<edet::Detector>(edet::Detector::load(args.weights, description, weights, args.flags.precision));
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "edet-detect: cannot load the weights: %s\n", e.what());

@@ -157,6 +157,9 @@ Options parse_args(int argc, char** argv) {
     if (o.input.empty() && o.images.empty()) throw UsageError{"--input or --image is required"};
     if (!o.input.empty() && !o.images.empty()) throw UsageError{"--input and --image cannot be combined"};
     if (o.output.empty()) throw UsageError{"--output is required"};
+    if (o.path == edet::ForwardPath::reference && o.flags.precision != edet::Precision::fp32)
+        throw UsageError{"--path reference computes in float32 only; it cannot be combined with --precision " +
+                         std::string(edet::to_string(o.flags.precision))};
     return o;
 }
 
@@ -321,7 +324,7 @@ int run(const Options& o) {
     // checked against the weights' heads.
     const edet::detect::ResolvedModel model = edet::detect::resolve_model(d, *weights, o.weights);
     const std::string name = model.variant->name;
-    auto net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*weights, model.config, o.path));
+    auto net = std::make_unique<edet::EfficientDet>(edet::EfficientDet::from_source(*weights, model.config, o.path, o.flags.precision));
     if (!o.images.empty()) {
         edet::detect::PreprocessOptions pre = edet::detect::PreprocessOptions::for_variant(name);
         pre.height = net->config().image_height;

@@ -18,6 +18,7 @@
 
 #include "edet/core/arch.hpp"
 #include "edet/models/efficientdet.hpp"
+#include "edet/nn/precision_table.hpp"
 #include "model_flags.hpp"
 
 namespace {
@@ -29,6 +30,7 @@ std::string usage() {
            edet_tools::ModelFlags::usage() +
            "  --json             machine-readable output\n"
            "(--labels, --ema, --key and --max are accepted for uniformity and change nothing here;\n"
+           " --precision other than fp32 adds a line naming the 1x1 convs that would run in bf16;\n"
            " the class count defaults to 90)\n";
 }
 
@@ -176,6 +178,16 @@ int main(int argc, char** argv) {
                             r.macs);
             std::printf("%-34s %-36s %-16s %12zu %14.0f\n", "total", "", "", total_params, total_macs);
             std::printf("GMACs %.3f\n", total_macs / 1e9);
+            if (flags.precision != Precision::fp32) {
+                // What a model loaded with this precision would do (nn/precision_table.hpp).
+                std::string roles;
+                for (nn::GemmRole r : {nn::GemmRole::block_expand, nn::GemmRole::block_project, nn::GemmRole::block_project_gated,
+                                       nn::GemmRole::bifpn_node, nn::GemmRole::resample, nn::GemmRole::head_repeat,
+                                       nn::GemmRole::head_predict})
+                    if (nn::runs_in_bf16(r)) roles += (roles.empty() ? "" : ", ") + std::string(nn::to_string(r));
+                std::printf("precision %s: 1x1 convs in bf16: %s; the rest in float32\n", to_string(flags.precision),
+                            roles.empty() ? "none" : roles.c_str());
+            }
         }
         return 0;
     } catch (const edet::Error& e) {

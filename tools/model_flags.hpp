@@ -12,6 +12,8 @@
 //                           (categories sorted by id), or a comma-separated list
 //   --ema                   a training checkpoint's EMA weights (state_dict_ema)
 //   --key NAME              a training checkpoint's entry NAME (default state_dict)
+//   --precision P           fp32 (default), bf16 or bf16-emulated: how the network computes
+//                           (not part of the model, but every tool that runs it takes it here)
 //
 // A tool calls ModelFlags::parse for each argument it does not know itself; a bad value is
 // a FlagError (the tool prints it with its usage and exits 2).
@@ -27,6 +29,7 @@
 #include "edet/detect/label_map.hpp"
 #include "edet/detect/model_description.hpp"
 #include "edet/detect/variants.hpp"
+#include "edet/kernels/bf16.hpp"
 
 namespace edet_tools {
 
@@ -37,6 +40,7 @@ struct FlagError {
 struct ModelFlags {
     edet::detect::ModelDescription description;
     std::string key;  // training checkpoint entry; "state_dict_ema" for --ema
+    edet::Precision precision = edet::Precision::fp32;  // --precision
 
     static const char* usage() {
         return "  --variant NAME     published variant the model was trained from, e.g. tf_efficientdet_d0,\n"
@@ -50,7 +54,9 @@ struct ModelFlags {
                "  --labels L         class names: a text file (one a line), a COCO annotation JSON\n"
                "                     (categories sorted by id) or a list a,b,c\n"
                "  --ema              a training checkpoint's EMA weights (state_dict_ema)\n"
-               "  --key NAME         a training checkpoint's entry NAME (default: state_dict)\n";
+               "  --key NAME         a training checkpoint's entry NAME (default: state_dict)\n"
+               "  --precision P      fp32 (default, exact), bf16 (bf16 GEMM inputs, float32 sums; needs\n"
+               "                     AVX512_BF16) or bf16-emulated (the same results on any CPU, slower)\n";
     }
 
     // Consumes `arg` (taking its value through `value()`) when it is one of the flags above.
@@ -93,6 +99,11 @@ struct ModelFlags {
                     throw FlagError{"--labels '" + v + "': no such file (give a label file or a list a,b,c)"};
             } else if (arg == "--ema") {
                 key = "state_dict_ema";
+            } else if (arg == "--precision") {
+                const std::string v = value();
+                if (v != "fp32" && v != "bf16" && v != "bf16-emulated")
+                    throw FlagError{"--precision must be fp32, bf16 or bf16-emulated, got '" + v + "'"};
+                precision = edet::parse_precision(v);
             } else if (arg == "--key") {
                 key = value();
                 if (key.empty()) throw FlagError{"--key needs a non-empty entry name"};

@@ -53,6 +53,11 @@ def _weights_path(weights, model):
     return _edet.resolve_checkpoint(str(model))
 
 
+def _check_precision(precision):
+    if precision not in ("fp32", "bf16", "bf16-emulated"):
+        raise ValueError(f"precision must be 'fp32', 'bf16' or 'bf16-emulated', got {precision!r}")
+
+
 def _size(size):
     if size is None:
         return 0, 0
@@ -152,11 +157,14 @@ class Detector:
     or [(1.4, 0.7), ...]), anchor_scale, max_detections: what training changed (None = the
     file's metadata, then the variant's). ema: read 'state_dict_ema' of a training
     checkpoint (key= names another entry). threads: per-call thread count (None = all).
+    precision: "fp32" (exact, default), "bf16" (the 1x1 convolutions take bf16 inputs and
+    weights with float32 sums; needs a CPU with AVX512_BF16, else an error at load) or
+    "bf16-emulated" (the same results on any CPU, slower).
     """
 
     def __init__(self, weights=None, model=None, variant=None, size=None, labels=None, threads=None,
                  num_classes=None, num_scales=None, aspect_ratios=None, anchor_scale=None,
-                 max_detections=None, ema=False, key=None):
+                 max_detections=None, ema=False, key=None, precision="fp32"):
         path = _weights_path(weights, model)
         h, w = _size(size)
         labels_file, label_names = None, None
@@ -167,9 +175,10 @@ class Detector:
                 label_names = [str(n) for n in labels]
         if key is None:
             key = "state_dict_ema" if ema else ""
+        _check_precision(precision)
         self._d = _edet._Detector(path, variant or "", h, w, labels_file, label_names, num_classes or 0,
                                   num_scales or 0, _aspect_ratios(aspect_ratios), float(anchor_scale or 0),
-                                  max_detections or 0, key, threads or 0)
+                                  max_detections or 0, key, threads or 0, precision)
 
     def _options(self, score_threshold, max_detections, iou_threshold, nms, classes):
         allow = []
@@ -226,6 +235,11 @@ class Detector:
     def category_ids(self):
         return self._d.category_ids
 
+    @property
+    def precision(self):
+        """"fp32", "bf16" or "bf16-emulated", as loaded."""
+        return self._d.precision
+
     def __repr__(self):
         h, w = self.input_size
         return f"edet.Detector(variant={self.variant!r}, input_size=({h}, {w}), num_classes={self.num_classes})"
@@ -238,16 +252,20 @@ class EfficientDet:
         self._net = _net
 
     @classmethod
-    def load(cls, weights, variant=None, size=None, threads=None, ema=False, key=None, path="fast"):
+    def load(cls, weights, variant=None, size=None, threads=None, ema=False, key=None, path="fast",
+             precision="fp32"):
         """Builds the network from a weights file; variant None = the file's metadata.
         path "reference" runs the plain reference layers (slow, for checking) instead of
-        the fast ones."""
+        the fast ones. precision: "fp32", "bf16" or "bf16-emulated" (see Detector); the
+        reference path takes fp32 only."""
         h, w = _size(size)
         if key is None:
             key = "state_dict_ema" if ema else ""
         if path not in ("fast", "reference"):
             raise ValueError(f"path must be 'fast' or 'reference', got {path!r}")
-        return cls(_edet._Network(_path(weights, "weights file"), variant or "", h, w, key, threads or 0, path))
+        _check_precision(precision)
+        return cls(_edet._Network(_path(weights, "weights file"), variant or "", h, w, key, threads or 0, path,
+                                  precision))
 
     def __call__(self, x, threads=None):
         """(class_outputs, box_outputs) for x (N, 3, H, W) float32 C-contiguous: lists of
@@ -269,3 +287,8 @@ class EfficientDet:
     @property
     def input_size(self):
         return self._net.input_size
+
+    @property
+    def precision(self):
+        """"fp32", "bf16" or "bf16-emulated", as loaded."""
+        return self._net.precision

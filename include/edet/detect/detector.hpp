@@ -96,23 +96,26 @@ inline constexpr int kMaxDetections = detect::kMaxDetectionsPerImage;
 class Detector {
 public:
     // Loads weights (.safetensors or .pth) for a variant. image_height/width override the
-    // variant's input size (0 = the variant's); anchors follow the size.
+    // variant's input size (0 = the variant's); anchors follow the size. precision: how the
+    // network computes (EfficientDet::load; bf16 throws here on a CPU without AVX512_BF16).
+    // It is a load argument, not a DetectOptions field, because the weights are packed for
+    // it once, and not part of the ModelDescription, which describes what the file is.
     static Detector load(const std::string& weights_path, const std::string& variant = "", int image_height = 0,
-                         int image_width = 0) {
+                         int image_width = 0, Precision precision = Precision::fp32) {
         detect::ModelDescription d;
         d.variant = variant;
         d.image_height = image_height;
         d.image_width = image_width;
-        return load(weights_path, d);
+        return load(weights_path, d, {}, precision);
     }
 
     // Loads a model described by `description` (see the header comment); `weights` picks a
     // training checkpoint's entry (key "state_dict_ema" for the EMA weights).
     static Detector load(const std::string& weights_path, const detect::ModelDescription& description,
-                         const io::WeightsOptions& weights = {}) {
+                         const io::WeightsOptions& weights = {}, Precision precision = Precision::fp32) {
         const auto source = io::open_weights(weights_path, weights);
         detect::ResolvedModel model = detect::resolve_model(description, *source, weights_path);
-        EfficientDet net = EfficientDet::from_source(*source, model.config);
+        EfficientDet net = EfficientDet::from_source(*source, model.config, ForwardPath::fast, precision);
         return Detector(std::move(model), std::move(net));
     }
 

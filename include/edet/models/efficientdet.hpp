@@ -78,19 +78,24 @@ public:
     // __metadata__.model; image size 0 = the variant's size.
     // path: ForwardPath::reference keeps the weights as stored too and runs the plain
     // reference layers (reference/efficientdet.hpp) instead of the fast ones.
+    // precision: fp32 (the exact path), bf16 (the 1x1 convs nn/precision_table.hpp names
+    // take bf16 inputs and weights, float32 sums; edet::Error at load on a CPU without
+    // AVX512_BF16) or bf16_emulated (bit-identical to bf16, any CPU, slower). The
+    // reference path is float32 only and refuses anything but fp32.
     static EfficientDet load(const std::string& weights_path, const std::string& variant = "", int image_height = 0,
-                             int image_width = 0, ForwardPath path = ForwardPath::fast) {
+                             int image_width = 0, ForwardPath path = ForwardPath::fast, Precision precision = Precision::fp32) {
         const auto source = io::open_weights(weights_path);
-        return from_source(*source, variant, image_height, image_width, path);
+        return from_source(*source, variant, image_height, image_width, path, precision);
     }
     static EfficientDet load(const std::string& weights_path, const EfficientDetConfig& config,
-                             ForwardPath path = ForwardPath::fast) {
+                             ForwardPath path = ForwardPath::fast, Precision precision = Precision::fp32) {
         const auto source = io::open_weights(weights_path);
-        return from_source(*source, config, path);
+        return from_source(*source, config, path, precision);
     }
 
     static EfficientDet from_source(const io::TensorSource& weights, const std::string& variant = "", int image_height = 0,
-                                    int image_width = 0, ForwardPath path = ForwardPath::fast) {
+                                    int image_width = 0, ForwardPath path = ForwardPath::fast,
+                                    Precision precision = Precision::fp32) {
         std::string name = variant.empty() ? weights.metadata("model") : variant;
         if (name.empty())
             fail("variant", weights.path(), cat("not given and the file has no __metadata__.model; valid names: ", variant_list()));
@@ -99,7 +104,7 @@ public:
             fail("image size", "EfficientDet", cat(image_height, "x", image_width, " is negative"));
         if (image_height > 0) c.image_height = image_height;
         if (image_width > 0) c.image_width = image_width;
-        return from_source(weights, c, path);
+        return from_source(weights, c, path, precision);
     }
 
     // The one construction path: a config (from a name or a compile-time table row) and weights.
@@ -107,10 +112,14 @@ public:
     // The fast path's binder checks the file either way (every tensor used, finite, sane
     // batch norms); the reference path then reads the same tensors as stored.
     static EfficientDet from_source(const io::TensorSource& weights, EfficientDetConfig config,
-                                    ForwardPath path = ForwardPath::fast) {
+                                    ForwardPath path = ForwardPath::fast, Precision precision = Precision::fp32) {
+        if (path == ForwardPath::reference && precision != Precision::fp32)
+            fail(cat("precision '", to_string(precision), "'"), "EfficientDet",
+                 "the reference path computes in float32 only; use precision fp32 with it (or the fast path for bf16)");
         config.num_classes = checkpoint_num_classes(weights, config);
-        nn::Binder b(&weights);
+        nn::Binder b(&weights, precision);  // resolves the precision: throws if this CPU cannot run it
         EfficientDet net(config, b);
+        net.precision_ = b.precision();
         b.finish();
         if (path == ForwardPath::reference)
             net.reference_ = std::make_unique<reference::EfficientDet>(reference::EfficientDet::from_source(weights, config));
@@ -132,6 +141,8 @@ public:
     const EfficientDetConfig& config() const { return config_; }
     int num_classes() const { return config_.num_classes; }
     ForwardPath forward_path() const { return reference_ ? ForwardPath::reference : ForwardPath::fast; }
+    // The precision asked at load (nn/precision_table.hpp: which layers it applies to).
+    Precision precision() const { return precision_; }
 
     // Changes the network's input size (level sizes, upsample targets); replans on the
     // next forward. Weights are unchanged.
@@ -287,6 +298,7 @@ private:
     reference::Outputs reference_outputs_;
     bool stage_timing_ = false;
     std::vector<StageTiming> stages_;
+    Precision precision_ = Precision::fp32;
 };
 
 // Compile-time variant D<Phi> (phi 0..7 = tf_efficientdet_d0..d7): the table row as a

@@ -86,6 +86,7 @@ public:
         c.bn_eps = s.bn_eps;
         c.activation = Activation::none;
         c.padding = s.padding;
+        c.role = GemmRole::bifpn_node;
         conv_ = SeparableConv(c, b);
     }
 

@@ -9,6 +9,10 @@
 // So the name list the tests compare against the reference manifest is produced by the
 // very code that binds the weights.
 //
+// The walk also carries the model's precision (kernels/bf16.hpp): resolved once when the
+// binder is made, so bf16 on a CPU without AVX512_BF16 fails at load with an edet::Error;
+// the 1x1 convs read it to pack bf16 weights for the roles nn/precision_table.hpp names.
+//
 // Batch norm (eval) is folded into the preceding conv: alpha = gamma / sqrt(var + eps),
 // beta = bias - mean * alpha, computed in double (parity: the reference computes them in
 // float32 with FMA; folding differs from it only by rounding, within tolerance).
@@ -29,6 +33,8 @@
 
 #include "edet/core/error.hpp"
 #include "edet/io/tensor_source.hpp"
+#include "edet/kernels/bf16.hpp"
+#include "edet/nn/precision_table.hpp"
 
 EDET_NAMESPACE_BEGIN
 namespace nn {
@@ -59,9 +65,18 @@ struct BatchNormAffine {
 class Binder {
 public:
     // source == nullptr: listing mode (take() records names and returns empty vectors).
-    explicit Binder(const io::TensorSource* source) : source_(source) {}
+    // precision: checked with resolve_precision (throws when this CPU cannot run it);
+    // roles: which 1x1 convs it applies to (the table, unless a test asks for others).
+    explicit Binder(const io::TensorSource* source, Precision precision = Precision::fp32,
+                    const Bf16Roles& roles = kBf16Roles)
+        : source_(source), precision_(resolve_precision(precision)), roles_(roles) {}
 
     bool listing() const { return source_ == nullptr; }
+
+    // The precision the model was asked to run at (the table decides per layer).
+    Precision precision() const { return precision_; }
+    // The precision a 1x1 conv of `role` runs at in this model.
+    Precision layer_precision(GemmRole role) const { return nn::layer_precision(precision_, role, roles_); }
 
     // Reads tensor `name` as float32, checking that it exists with exactly `shape`.
     std::vector<float> take(const std::string& name, std::vector<std::int64_t> shape) {
@@ -136,6 +151,8 @@ private:
     }
 
     const io::TensorSource* source_;
+    Precision precision_ = Precision::fp32;
+    Bf16Roles roles_;
     std::vector<ParamInfo> params_;
     std::unordered_set<std::string> seen_;
 };

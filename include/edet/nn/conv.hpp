@@ -8,7 +8,9 @@
 //   Shape out = stem.plan(in_shape);       // output shape for an input shape
 //   stem.forward(in, out_view);            // const, allocation-free, threads over rows
 // At bind time the batch norm is folded into the conv (fold_batch_norm) and the weights
-// are packed once for the kernels.
+// are packed once for the kernels. A PointwiseConvBn whose role (ConvSpec::role) runs in
+// bf16 when the binder's precision asks for it (nn/precision_table.hpp) packs the same
+// folded weights as bf16 instead and runs kernels/pointwise_conv_bf16.hpp.
 #pragma once
 
 #include <algorithm>
@@ -24,7 +26,9 @@
 #include "edet/kernels/depthwise_conv.hpp"
 #include "edet/kernels/padding.hpp"
 #include "edet/kernels/pointwise_conv.hpp"
+#include "edet/kernels/pointwise_conv_bf16.hpp"
 #include "edet/nn/binder.hpp"
+#include "edet/nn/precision_table.hpp"
 #include "edet/tensor/tensor.hpp"
 
 EDET_NAMESPACE_BEGIN
@@ -41,6 +45,7 @@ struct ConvSpec {
     float bn_eps = 1e-3f;
     Activation activation = Activation::none;
     PaddingMode padding = PaddingMode::tf_same;
+    GemmRole role = GemmRole::other;  // 1x1 convs: which row of nn/precision_table.hpp applies
 };
 
 // Work per parallel chunk: about this many multiply-adds, so tiny maps stay on one thread.
@@ -179,20 +184,26 @@ class PointwiseConvBn : public ConvBnLayer {
 public:
     PointwiseConvBn() = default;
 
-    // Binds conv (+bias) and bn (if named) from the binder.
-    PointwiseConvBn(const ConvSpec& spec, Binder& b) : PointwiseConvBn(spec) {
+    // Binds conv (+bias) and bn (if named) from the binder; runs at the binder's precision
+    // if its table says so for spec.role.
+    PointwiseConvBn(const ConvSpec& spec, Binder& b) : PointwiseConvBn(spec, b.layer_precision(spec.role)) {
         FoldedConv f;
         if (bind(b, f)) pack(f);
     }
 
     // Builds from weights already read (a head conv shared across levels, each level with
     // its own batch norm): w in the reference layout, bias empty = none, bn empty = none.
+    // precision: this layer's (Binder::layer_precision(spec.role)).
     static PointwiseConvBn from_weights(const ConvSpec& spec, const std::vector<float>& w, const std::vector<float>& bias,
-                                        const BatchNormAffine& bn) {
-        PointwiseConvBn c(spec);
+                                        const BatchNormAffine& bn, Precision precision = Precision::fp32) {
+        PointwiseConvBn c(spec, precision);
         c.pack(c.fold(w, bias, bn));
         return c;
     }
+
+    // fp32, or bf16 / bf16_emulated when this layer runs in bf16.
+    Precision precision() const { return precision_; }
+    bool runs_bf16() const { return precision_ != Precision::fp32; }
 
     // The layer's own epilogue (its folded bias and activation); callers add a residual or
     // panel maxima to a copy of it.
@@ -224,11 +235,16 @@ public:
     // The building block of layers that fuse convs (nn/fused_*.hpp): `count` pixels of
     // `in` (in_channels floats each) -> `out` (out_channels each) on the calling thread
     // only, with exactly the arithmetic of forward(), so fused and unfused results are
-    // bit-identical. `e` as in forward(), for these rows; `scaled_weights` (optional)
-    // replaces the packed weights with a kernels::scale_packed_inputs copy of packed().
+    // bit-identical. `e` as in forward(), for these rows; `scaled_weights` (optional, fp32
+    // only) replaces the packed weights with a kernels::scale_packed_inputs copy of packed().
     void rows(const float* in, std::size_t count, float* out) const { rows(in, count, out, epilogue()); }
     void rows(const float* in, std::size_t count, float* out, const kernels::PointwiseEpilogue& e,
               const float* scaled_weights = nullptr) const {
+        if (runs_bf16()) {
+            if (scaled_weights) fail(cat("layer '", spec_.conv, "'"), "PointwiseConvBn::rows", "scaled weights are fp32 only (use gated_rows)");
+            bf16_rows(in, count, out, e, nullptr);
+            return;
+        }
         kernels::PointwiseConvArgs a;
         a.input = in;
         a.rows = count;
@@ -239,17 +255,53 @@ public:
         kernels::pointwise_conv(a);
     }
 
+    // rows() of a bf16 layer with its input channels multiplied by `gate` ([in_channels],
+    // squeeze-excite's) before they are rounded to bf16: the kernel's input_scale, so the
+    // bf16 weights are used as packed (no per-image copies, no second rounding).
+    void gated_rows(const float* in, std::size_t count, float* out, const kernels::PointwiseEpilogue& e,
+                    const float* gate) const {
+        if (!runs_bf16()) fail(cat("layer '", spec_.conv, "'"), "PointwiseConvBn::gated_rows", "bf16 layers only (fp32 scales packed())");
+        bf16_rows(in, count, out, e, gate);
+    }
+
+    // The fp32 packed weights; empty when the layer runs in bf16.
     const kernels::PackedPointwiseWeights& packed() const { return packed_; }
 
 private:
-    explicit PointwiseConvBn(const ConvSpec& spec) : ConvBnLayer(spec, "PointwiseConvBn", false) {
+    PointwiseConvBn(const ConvSpec& spec, Precision precision)
+        : ConvBnLayer(spec, "PointwiseConvBn", false), precision_(precision) {
         if (spec_.kernel != 1 || spec_.stride != 1) fail(cat("layer '", spec_.conv, "'"), kind_, "pointwise convs are 1x1 stride 1");
     }
     void pack(const FoldedConv& f) {
-        packed_ = kernels::pack_pointwise_weights(f.weights.data(), spec_.in_channels, spec_.out_channels);
+        if (runs_bf16())
+            packed_bf16_ = kernels::pack_pointwise_weights_bf16(f.weights.data(), spec_.in_channels, spec_.out_channels);
+        else
+            packed_ = kernels::pack_pointwise_weights(f.weights.data(), spec_.in_channels, spec_.out_channels);
     }
 
-    kernels::PackedPointwiseWeights packed_;
+    // The same epilogue in the bf16 kernel's terms: the panel maxima keep the fp32
+    // kernel's runs of pointwise_panel_columns() outputs, so readers see one layout.
+    void bf16_rows(const float* in, std::size_t count, float* out, const kernels::PointwiseEpilogue& e,
+                   const float* gate) const {
+        kernels::PointwiseConvBf16Args a;
+        a.input = in;
+        a.rows = count;
+        a.weights = &packed_bf16_;
+        a.bias = e.bias;
+        a.residual = e.residual;
+        a.residual_stride = e.residual_stride;
+        a.output = out;
+        a.activation = e.activation;
+        a.precision = precision_;
+        a.input_scale = gate;
+        a.panel_max = e.panel_max;
+        a.panel_max_columns = e.panel_max ? kernels::pointwise_panel_columns() : 0;
+        kernels::pointwise_conv_bf16(a);
+    }
+
+    Precision precision_ = Precision::fp32;
+    kernels::PackedPointwiseWeights packed_;              // fp32 layers
+    kernels::PackedPointwiseWeightsBf16 packed_bf16_;     // bf16 layers
 };
 
 // kxk depthwise conv -> BN -> act (kernels/depthwise_conv.hpp).

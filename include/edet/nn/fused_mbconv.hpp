@@ -195,12 +195,22 @@ inline std::size_t gated_weights_stride(const PointwiseConvBn& project) {
 // round differently (parity holds to tolerance).
 // gate: [n][dw channels]; gated: n * gated_weights_stride(project) floats, 64-byte aligned
 // (the kernel loads packed weights with aligned loads).
+// A bf16 projection takes the gate as the kernel's input_scale instead (gated_rows): no
+// copies (gated_weights_stride is 0, `gated` unused), the same split of the pixels.
 inline void gated_project(const PointwiseConvBn& project, TensorView<const float> dw, TensorView<float> out,
                           const kernels::PointwiseEpilogue& e, const float* gate, float* gated) {
     const Shape d = dw.shape();
     const int pixels = d.h * d.w;
     const std::size_t cin = static_cast<std::size_t>(d.c);
     const int cout = project.spec().out_channels;
+    if (project.runs_bf16()) {
+        parallel_row_bands(d.n, pixels, grain_for(static_cast<std::int64_t>(cin) * cout), [&](int b, int q0, int q1) {
+            const std::size_t at = static_cast<std::size_t>(b) * static_cast<std::size_t>(pixels) + static_cast<std::size_t>(q0);
+            project.gated_rows(dw.data() + at * cin, static_cast<std::size_t>(q1 - q0), out.data() + at * static_cast<std::size_t>(cout),
+                               kernels::epilogue_from_row(e, at, cout), gate + static_cast<std::size_t>(b) * cin);
+        });
+        return;
+    }
     const std::size_t stride = gated_weights_stride(project);
     // The per-image weight copies, split by panels over the threads (serial, they were
     // ~1% of D0 at 2 threads with the other thread waiting).

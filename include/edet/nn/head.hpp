@@ -36,6 +36,7 @@ public:
         rep.bn_eps = s.bn_eps;
         rep.activation = s.activation;
         rep.padding = s.padding;
+        rep.role = GemmRole::head_repeat;
         std::vector<std::vector<float>> pw_w(static_cast<std::size_t>(s.repeats)), pw_b(static_cast<std::size_t>(s.repeats));
         for (int r = 0; r < s.repeats; ++r) {
             rep.prefix = cat(s.prefix, ".conv_rep.", r);
@@ -53,6 +54,7 @@ public:
         pred.out_channels = s.outputs;
         pred.pw_bias = true;
         pred.activation = Activation::none;
+        pred.role = GemmRole::head_predict;
         predict_ = SeparableConv(pred, b);
         if (b.listing()) return;
         for (int r = 0; r < s.repeats; ++r) {
@@ -61,7 +63,7 @@ public:
             p.bn = cat(s.prefix, ".bn_rep.", r, ".<level>.bn");
             for (int l = 0; l < s.num_levels; ++l)
                 pw_.push_back(PointwiseConvBn::from_weights(p, pw_w[static_cast<std::size_t>(r)], pw_b[static_cast<std::size_t>(r)],
-                                                      bns[static_cast<std::size_t>(r * s.num_levels + l)]));
+                                                      bns[static_cast<std::size_t>(r * s.num_levels + l)], b.layer_precision(p.role)));
         }
     }
 

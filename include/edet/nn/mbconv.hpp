@@ -132,12 +132,12 @@ public:
         if (s.depthwise_separable) {
             depthwise_ = DepthwiseConvBn(conv(p + ".conv_dw", p + ".bn1", s.in_channels, s.in_channels, s.kernel, s.stride, s.activation), b);
             bind_se(b);
-            project_ = PointwiseConvBn(conv(p + ".conv_pw", p + ".bn2", s.in_channels, s.out_channels, 1, 1, Activation::none), b);
+            project_ = PointwiseConvBn(conv(p + ".conv_pw", p + ".bn2", s.in_channels, s.out_channels, 1, 1, Activation::none, project_role()), b);
         } else {
-            expand_ = PointwiseConvBn(conv(p + ".conv_pw", p + ".bn1", s.in_channels, s.mid_channels, 1, 1, s.activation), b);
+            expand_ = PointwiseConvBn(conv(p + ".conv_pw", p + ".bn1", s.in_channels, s.mid_channels, 1, 1, s.activation, GemmRole::block_expand), b);
             depthwise_ = DepthwiseConvBn(conv(p + ".conv_dw", p + ".bn2", s.mid_channels, s.mid_channels, s.kernel, s.stride, s.activation), b);
             bind_se(b);
-            project_ = PointwiseConvBn(conv(p + ".conv_pwl", p + ".bn3", s.mid_channels, s.out_channels, 1, 1, Activation::none), b);
+            project_ = PointwiseConvBn(conv(p + ".conv_pwl", p + ".bn3", s.mid_channels, s.out_channels, 1, 1, Activation::none, project_role()), b);
         }
     }
 
@@ -246,7 +246,11 @@ private:
         return e;
     }
 
-    ConvSpec conv(std::string name, std::string bn, int cin, int cout, int k, int stride, Activation act) const {
+    // The projection reads the SE-gated depthwise output when the block has SE.
+    GemmRole project_role() const { return spec_.se_reduced > 0 ? GemmRole::block_project_gated : GemmRole::block_project; }
+
+    ConvSpec conv(std::string name, std::string bn, int cin, int cout, int k, int stride, Activation act,
+                  GemmRole role = GemmRole::other) const {
         ConvSpec c;
         c.conv = std::move(name);
         c.bn = std::move(bn);
@@ -257,6 +261,7 @@ private:
         c.bn_eps = spec_.bn_eps;
         c.activation = act;
         c.padding = spec_.padding;
+        c.role = role;
         return c;
     }
 

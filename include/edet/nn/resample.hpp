@@ -38,6 +38,7 @@ public:
             c.bias = s.conv_bias;
             c.bn_eps = s.bn_eps;
             c.padding = s.padding;
+            c.role = GemmRole::resample;
             conv_ = PointwiseConvBn(c, b);
             has_conv_ = true;
         }

@@ -28,6 +28,7 @@ struct SeparableConvSpec {
     float bn_eps = 1e-3f;
     Activation activation = Activation::none;
     PaddingMode padding = PaddingMode::tf_same;
+    GemmRole role = GemmRole::other;  // the pointwise conv's row of nn/precision_table.hpp
 };
 
 class SeparableConv {
@@ -53,6 +54,7 @@ public:
         p.bn_eps = s.bn_eps;
         p.activation = s.activation;
         p.padding = s.padding;
+        p.role = s.role;
         return p;
     }
 
