@@ -121,6 +121,29 @@ class NetworkParity(unittest.TestCase):
         for c in cases:
             self.check_case(c)
 
+    def test_precision(self):
+        # bf16-emulated (any CPU): within the bf16 network tolerance of the C++ tests (6e-2, measured
+        # worst 3.1e-2 on the shared fixtures); bad values and bf16 on the reference path are refused.
+        d = os.path.join(FIXTURES, "tf_efficientdet_d0_s3_256x384")
+        weights = os.path.join(d, "weights.safetensors")
+        x = np.ascontiguousarray(read_safetensors(os.path.join(d, "input.safetensors"))["input"], dtype=np.float32)
+        ref = read_safetensors(os.path.join(d, "outputs.safetensors"))
+        net = edet.EfficientDet.load(weights, size=tuple(x.shape[2:]), precision="bf16-emulated")
+        self.assertEqual(net.precision, "bf16-emulated")
+        self.assertEqual(edet.EfficientDet.load(weights, size=tuple(x.shape[2:])).precision, "fp32")
+        cls, box = net(x)
+        for name, got in (("class_out.0", cls[0]), ("box_out.0", box[0])):
+            want = ref[name]
+            err = float(np.max(np.abs(got - want))) / float(np.max(np.abs(want)))
+            self.assertLessEqual(err, 6e-2, name)
+            self.assertGreater(err, 0.0, name)
+        with self.assertRaises(ValueError):
+            edet.EfficientDet.load(weights, precision="fp16")
+        with self.assertRaises(ValueError):
+            edet.Detector(weights=weights, precision="half")
+        with self.assertRaises(Exception):
+            edet.EfficientDet.load(weights, path="reference", precision="bf16-emulated")
+
     def test_reference_path(self):
         # The plain reference layers (slow) hold the same tolerance; a bad path is refused.
         self.check_case("tf_efficientdet_d0_s3_256x384", path="reference")
