@@ -72,6 +72,7 @@
 #include "edet/core/error.hpp"
 #include "edet/kernels/activation.hpp"
 #include "edet/kernels/bf16.hpp"
+#include "edet/kernels/pointwise_conv.hpp"  // pointwise_detail::max_or_nan, the panel-maxima rule
 #include "edet/tensor/aligned_buffer.hpp"
 
 EDET_SIMD_WARNINGS_BEGIN
@@ -139,29 +140,8 @@ inline float dot_pair(float acc, std::uint32_t x_pair, std::uint32_t w_pair) {
     return dot_step(acc, bits_float(x_pair << 16), bits_float(w_pair << 16));
 }
 
-// Max of x[0..n), NaN if any element is NaN (a vector max alone would drop a NaN), n >= 1.
-inline float max_or_nan(const float* x, int n) {
-    using B = xsimd::batch<float>;
-    constexpr int lanes = static_cast<int>(B::size);
-    B m(-std::numeric_limits<float>::infinity());
-    auto nan = m != m;
-    int j = 0;
-    for (; j + lanes <= n; j += lanes) {
-        const B v = B::load_unaligned(x + j);
-        nan = nan | (v != v);
-        m = xsimd::max(m, v);
-    }
-    alignas(64) float lane[lanes];
-    m.store_aligned(lane);
-    float r = lane[0];
-    for (int l = 1; l < lanes; ++l) r = std::max(r, lane[l]);
-    bool any_nan = xsimd::any(nan);
-    for (; j < n; ++j) {
-        any_nan = any_nan || std::isnan(x[j]);
-        r = std::max(r, x[j]);
-    }
-    return any_nan ? std::numeric_limits<float>::quiet_NaN() : r;
-}
+// Panel maxima use the fp32 kernel's max_or_nan (pointwise_conv.hpp): the same NaN rule.
+using pointwise_detail::max_or_nan;
 
 // The epilogue every implementation shares: row[0..n) = act(row) + residual.
 inline void finish_row(float* row, int n, Activation act, const float* residual) {

@@ -46,7 +46,7 @@ public:
         if (module != "class_net" && module != "box_net")
             fail(cat("module '", module, "'"), "HeadModel", cat("not a head of ", c.name, ": the heads are class_net and box_net"));
         const HeadKind kind = module == "class_net" ? HeadKind::class_net : HeadKind::box_net;
-        if (kind == HeadKind::class_net) c.num_classes = checkpoint_classes(weights, c);
+        if (kind == HeadKind::class_net) c.num_classes = checkpoint_num_classes(weights, c);
         HeadModel m;
         m.num_anchors_ = c.num_anchors();
         m.num_classes_ = kind == HeadKind::class_net ? c.num_classes : 0;
@@ -94,19 +94,6 @@ public:
     }
 
 private:
-    // The class count of a checkpoint's class head, from its predict conv
-    // [num_anchors * num_classes, fpn_channels, 1, 1] (as EfficientDet::from_source).
-    static int checkpoint_classes(const io::TensorSource& weights, const EfficientDetConfig& c) {
-        const std::string pred = "class_net.predict.conv_pw.weight";
-        const io::TensorInfo* info = weights.find(pred);
-        if (!info) fail(cat("tensor '", pred, "'"), weights.path(), "missing: cannot read the class count");
-        const int a = c.num_anchors();
-        if (info->shape.size() != 4 || info->shape[0] < a || info->shape[0] % a != 0 || info->shape[0] / a > 100000)
-            fail(cat("tensor '", pred, "'"), weights.path(),
-                 cat("shape ", info->shape_str(), " is not [", a, " * num_classes, ", c.fpn_channels, ", 1, 1]"));
-        return static_cast<int>(info->shape[0] / a);
-    }
-
     std::unique_ptr<nn::HeadNet> head_;
     int num_anchors_ = 0;
     int num_classes_ = 0;

@@ -41,12 +41,14 @@ using LevelSizes = std::vector<std::pair<int, int>>;
 // max pool (kernel s + 1, stride s = (in - 1) / out + 1, padded by the variant's rule) if
 // smaller on both axes, nearest-neighbour if larger, else as is.
 inline Tensor<float> resample(const nn::ResampleSpec& s, const Params& p, TensorView<const float> x, int th, int tw) {
-    Tensor<float> y = copy(x);
+    Tensor<float> y;
     if (s.in_channels != s.out_channels) {
         const std::string conv = s.prefix + ".conv.conv";
         const std::vector<float>* bias = s.conv_bias ? &p.tensor(conv + ".bias", {s.out_channels}) : nullptr;
         y = pointwise_conv2d(x, p.tensor(conv + ".weight", {s.out_channels, s.in_channels, 1, 1}), s.out_channels, bias);
         batch_norm(y, p.batch_norm(s.prefix + ".conv.bn", s.out_channels, s.bn_eps));
+    } else {
+        y = copy(x);
     }
     const int h = y.shape().h, w = y.shape().w;
     if (h > th && w > tw) {

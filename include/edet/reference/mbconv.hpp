@@ -53,13 +53,13 @@ inline Tensor<float> mbconv(const nn::MBConvSpec& s, const Params& p, TensorView
     const std::string& m = s.prefix;
     const int cin = s.in_channels, mid = s.mid_channels, cout = s.out_channels, k = s.kernel;
     const bool ds = s.depthwise_separable;
-    Tensor<float> h = copy(x);
+    Tensor<float> expanded;  // the inverted residual's expansion; the DS block convolves x itself
     if (!ds) {
-        h = pointwise_conv2d(x, p.tensor(m + ".conv_pw.weight", {mid, cin, 1, 1}), mid);
-        batch_norm(h, p.batch_norm(m + ".bn1", mid, s.bn_eps));
-        activate(h, s.activation);
+        expanded = pointwise_conv2d(x, p.tensor(m + ".conv_pw.weight", {mid, cin, 1, 1}), mid);
+        batch_norm(expanded, p.batch_norm(m + ".bn1", mid, s.bn_eps));
+        activate(expanded, s.activation);
     }
-    h = depthwise_conv2d(h.view(), p.tensor(m + ".conv_dw.weight", {mid, 1, k, k}), k, s.stride, s.padding);
+    Tensor<float> h = depthwise_conv2d(ds ? x : expanded.view(), p.tensor(m + ".conv_dw.weight", {mid, 1, k, k}), k, s.stride, s.padding);
     batch_norm(h, p.batch_norm(m + (ds ? ".bn1" : ".bn2"), mid, s.bn_eps));
     activate(h, s.activation);
     if (s.se_reduced > 0) {
