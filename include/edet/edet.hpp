@@ -68,7 +68,8 @@
 // Layers, bottom to top (a header includes only from its own layer or below):
 //   core/     Error, instruction-set namespace, parallel loops
 //   tensor/   Tensor<T>, Shape {n, h, w, c}, aligned storage, views (NHWC)
-//   kernels/  depthwise, pointwise (GEMM), dense conv, pool, resize, activations, fusion
+//   kernels/  depthwise, pointwise (GEMM; a bfloat16 one for --precision bf16), dense conv,
+//             pool, resize, activations, fusion
 //   io/       safetensors / .pth readers, images, the published variants and their
 //             download (weights are read by nn/ and models/, so io sits below them)
 //   nn/       layer templates: conv + BN layers, MBConv, BiFPN node/layer, heads (the fast path);
