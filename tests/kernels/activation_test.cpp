@@ -181,8 +181,8 @@ TEST_CASE("activation: apply_activation matches the scalar reference for every l
     CHECK(cases > 100);
 }
 
-TEST_CASE("activation: one_plus_exp_neg is 1 + exp_fast_finite(-x) bit for bit on [-88.72, 87.3]") {
-    // swish and sigmoid use the shorter form; its comment promises the same roundings.
+TEST_CASE("activation: one_plus_exp_neg_poly is 1 + exp_fast_finite(-x) bit for bit on [-88.72, 87.3]") {
+    // swish and sigmoid use the shorter form off AVX-512; its comment promises the same roundings.
     // Every 2^-10 over the range, plus the ends and values around the clamp.
     std::vector<float> x;
     for (float v = -88.72f; v <= 87.3f; v += 1.0f / 1024.0f) x.push_back(v);
@@ -196,7 +196,7 @@ TEST_CASE("activation: one_plus_exp_neg is 1 + exp_fast_finite(-x) bit for bit o
         for (std::size_t j = 0; j < k::kFloatLanes; ++j) v[j] = x[std::min(i + j, x.size() - 1)];
         const k::FloatBatch in = k::FloatBatch::load_aligned(v);
         alignas(64) float short_form[k::kFloatLanes], long_form[k::kFloatLanes];
-        k::detail::one_plus_exp_neg(in).store_aligned(short_form);
+        k::detail::one_plus_exp_neg_poly(in).store_aligned(short_form);
         (k::FloatBatch(1.0f) + k::detail::exp_fast_finite(-in)).store_aligned(long_form);
         for (std::size_t j = 0; j < k::kFloatLanes; ++j)
             if (std::memcmp(&short_form[j], &long_form[j], sizeof(float)) != 0 && mismatches++ == 0) first_bad = v[j];
@@ -204,6 +204,41 @@ TEST_CASE("activation: one_plus_exp_neg is 1 + exp_fast_finite(-x) bit for bit o
     INFO("first mismatch at x = ", first_bad);
     CHECK(mismatches == 0);
 }
+
+TEST_CASE("activation: one_plus_exp_neg is within 2 ulp of the correctly rounded 1 + e^-x on [-88.72, 87.3]") {
+    // Every 2^-12 (704k points): the AVX-512 table path and the polynomial elsewhere.
+    std::vector<float> x;
+    for (double v = -88.72; v <= 87.3; v += 1.0 / 4096) x.push_back(static_cast<float>(v));
+    for (float v : {-88.7228f, -0.0f, 0.0f, 1e-30f, -1e-30f, 86.59f, 86.6f, 86.61f, 87.3f}) x.push_back(v);
+    double max_ulp = 0.0;
+    float worst = 0.0f;
+    alignas(64) float v[k::kFloatLanes], got[k::kFloatLanes];
+    for (std::size_t i = 0; i < x.size(); i += k::kFloatLanes) {
+        for (std::size_t j = 0; j < k::kFloatLanes; ++j) v[j] = x[std::min(i + j, x.size() - 1)];
+        k::detail::one_plus_exp_neg(k::FloatBatch::load_aligned(v)).store_aligned(got);
+        for (std::size_t j = 0; j < k::kFloatLanes; ++j) {
+            const double want = 1.0 + std::exp(-static_cast<double>(v[j]));
+            const float rounded = static_cast<float>(want);
+            REQUIRE(std::isfinite(got[j]));
+            const double ulp = std::nextafter(rounded, std::numeric_limits<float>::infinity()) - static_cast<double>(rounded);
+            const double e = std::fabs(got[j] - want) / ulp;
+            if (e > max_ulp) max_ulp = e, worst = v[j];
+        }
+    }
+    MESSAGE("one_plus_exp_neg (", k::kFloatLanes, " lanes): max ", max_ulp, " ulp at x = ", worst);
+    CHECK(max_ulp <= 2.0);
+}
+
+#if defined(__AVX512F__)
+TEST_CASE("activation: the AVX-512 table holds 2^(j/32) correctly rounded") {
+    for (int j = 0; j < 32; ++j) {
+        const float want = static_cast<float>(std::exp2(j / 32.0));
+        std::uint32_t bits;
+        std::memcpy(&bits, &want, sizeof bits);
+        CHECK(k::detail::kExp2Fraction32[j] == bits);
+    }
+}
+#endif
 
 TEST_CASE("activation: swish and sigmoid error against the reference on a dense sweep") {
     const std::size_t count = 200 * 1024 + 5;
