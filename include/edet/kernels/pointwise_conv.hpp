@@ -466,6 +466,8 @@ struct PointwiseConvArgs {
 // The column runs of PointwiseEpilogue::panel_max: panel p covers output channels
 // [p * pointwise_panel_columns(), min(cout, (p + 1) * pointwise_panel_columns())).
 inline int pointwise_panel_columns() { return pointwise_detail::kPanelWidth; }
+// Rows (pixels) of the register tile; a call's rows past a multiple of it run a smaller tile.
+inline constexpr int pointwise_tile_rows() { return pointwise_detail::kTileRows; }
 inline int pointwise_panel_count(int cout) { return pointwise_detail::panel_count(cout); }
 
 // The epilogue `e` of a call on rows [0, ...) of a conv with `out_channels` outputs, for

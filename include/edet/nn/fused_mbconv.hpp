@@ -100,6 +100,19 @@ private:
     std::vector<unsigned char> done_;
 };
 
+// Output rows per chunk of expand_depthwise at least, whatever the window budget. Each chunk
+// expands its S * chunk new input rows of `width` pixels in one GEMM call; on narrow maps
+// with wide rows (D0's 16x16x1152: 72 KB a row, so the budget gives one row a chunk) that
+// is 16 or 32 pixels: one or two 12-row register tiles and a 4- or 8-row tail running at
+// a fraction of the speed (micro_kernel<4, 2> took 12% of blocks.5.1). So take rows until
+// the call is a whole number of tiles or at least 96 pixels.
+inline int expand_min_chunk(int width, int stride) {
+    const int tile = kernels::pointwise_tile_rows();
+    int chunk = 1;
+    while (chunk * stride * width < 8 * tile && (chunk * stride * width) % tile != 0) ++chunk;
+    return chunk;
+}
+
 // dw = depthwise(expand(in)), fused by row bands. With `project` (blocks without SE) each
 // chunk's depthwise rows are projected right away, still in L2: out = project(dw) with
 // epilogue `e` (project's own plus the skip). With `pool`, each chunk's depthwise rows are
@@ -115,7 +128,7 @@ inline void expand_depthwise(const PointwiseConvBn& expand, const DepthwiseConvB
     const std::size_t row_floats = static_cast<std::size_t>(is.w) * mid;
     const std::size_t in_row_floats = static_cast<std::size_t>(is.w) * is.c;
     const std::size_t out_image_floats = static_cast<std::size_t>(d.h) * d.w * mid;
-    const RowWindowGeometry g = RowWindowGeometry::plan(row_floats, K, S, kRowWindowBytes);
+    const RowWindowGeometry g = RowWindowGeometry::plan(row_floats, K, S, kRowWindowBytes, expand_min_chunk(is.w, S));
     const int out_c = project ? project->spec().out_channels : 0;
     const std::int64_t work_per_row = static_cast<std::int64_t>(S) * is.w * is.c * mid +
                                       static_cast<std::int64_t>(K) * K * d.w * mid +

@@ -50,11 +50,12 @@ struct RowWindowGeometry {
     int buffer_rows = 2;  // the buffer the window slides through: twice the window
     std::size_t row_floats = 0;
 
-    static RowWindowGeometry plan(std::size_t row_floats, int kernel, int stride, std::size_t budget_bytes) {
+    // min_chunk: at least this many output rows per chunk, whatever the budget.
+    static RowWindowGeometry plan(std::size_t row_floats, int kernel, int stride, std::size_t budget_bytes, int min_chunk = 1) {
         RowWindowGeometry g;
         g.row_floats = row_floats;
         const int budget_rows = static_cast<int>(std::min<std::size_t>(1 << 20, budget_bytes / (row_floats * sizeof(float))));
-        g.chunk = std::max(1, (budget_rows - kernel) / stride + 1);
+        g.chunk = std::max({1, min_chunk, (budget_rows - kernel) / stride + 1});
         g.window_rows = (g.chunk - 1) * stride + kernel;
         g.buffer_rows = 2 * g.window_rows;
         return g;
