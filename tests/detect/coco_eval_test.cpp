@@ -223,6 +223,14 @@ TEST_CASE("coco_eval: errors") {
     CHECK_THROWS_WITH_AS(evaluate_coco(d, {}, opt), doctest::Contains("repeated"), edet::Error);
     opt.max_dets = {0, 10, 100};
     CHECK_THROWS_WITH_AS(evaluate_coco(d, {}, opt), doctest::Contains("positive"), edet::Error);
+    // A hostile category list: refused before its precision table (97 KB a category) exists.
+    std::vector<std::int64_t> many(30000);
+    for (std::size_t k = 0; k < many.size(); ++k) many[k] = static_cast<std::int64_t>(k + 1);
+    opt.max_dets = {1, 10, 100};
+    opt.annotations_name = "ann.json";
+    CHECK_THROWS_WITH_AS(evaluate_coco(coco_ds({1}, many, {}), {}, opt), doctest::Contains("30000 categories"), edet::Error);
+    many.resize(500);  // real lists stay fine (LVIS: 1,203)
+    CHECK(evaluate_coco(coco_ds({1}, many, {}), {}, opt).category_ids.size() == 500);
 }
 
 TEST_CASE("coco_eval: left-out entries are counted, --json shape") {

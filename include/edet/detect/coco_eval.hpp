@@ -73,6 +73,9 @@ namespace detect {
 inline constexpr std::array<double, 10> kCocoIouThresholds{
     0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.8999999999999999, 0.95};
 inline constexpr std::size_t kCocoRecallCount = 101;
+// The largest precision table evaluate_coco allocates (doubles: 2 GiB), so 22,000 categories
+// with three maxDets (LVIS has 1,203).
+inline constexpr std::size_t kMaxCocoPrecisionCells = std::size_t(1) << 28;
 
 // numpy.linspace(0, 1, 101): i * 0.01 (not i / 100: they differ at 35, 41, ...).
 inline double coco_recall_threshold(std::size_t r) {
@@ -380,6 +383,15 @@ inline CocoEvaluation evaluate_coco(const CocoDataset& gt, const std::vector<Coc
     ev.category_ids.erase(std::unique(ev.category_ids.begin(), ev.category_ids.end()), ev.category_ids.end());
     ev.num_images = images.size();
     const std::size_t I = images.size(), K = ev.category_ids.size(), M = ev.max_dets.size();
+    // pycocotools' precision table holds T x R x K x A x M doubles, 97 KB per category with
+    // three maxDets: an annotation file listing millions of categories (a few tens of MB of
+    // JSON) or a long maxDets list would need terabytes. Refused before anything is allocated.
+    const double table_cells = static_cast<double>(d::kT * kCocoRecallCount * d::kA) * static_cast<double>(K) * static_cast<double>(M);
+    if (table_cells > static_cast<double>(kMaxCocoPrecisionCells))
+        fail("categories", opt.annotations_name,
+             cat(K, " categories x ", M, " maxDets values need a precision table of ", table_cells * 8.0 / (1u << 30),
+                 " GiB (pycocotools' layout); at most ", kMaxCocoPrecisionCells, " cells (2 GiB) are allowed, ",
+                 kMaxCocoPrecisionCells / (d::kT * kCocoRecallCount * d::kA * 3), " categories with three maxDets"));
 
     std::unordered_map<std::int64_t, std::size_t> image_index, category_index;
     for (std::size_t i = 0; i < I; ++i) image_index.emplace(images[i], i);
