@@ -67,3 +67,25 @@ TEST_CASE("PoolSlots: pieces that are cascade subtrees give global_average_pool'
         }
     }
 }
+
+TEST_CASE("expand_min_chunk: a chunk's expand GEMM covers whole register tiles or at least 8 of them") {
+    const int tile = edet::kernels::pointwise_tile_rows();
+    for (int width : {1, 3, 7, 16, 20, 32, 64, 100, 256})
+        for (int stride : {1, 2}) {
+            const int chunk = nn::expand_min_chunk(width, stride);
+            const int pixels = chunk * stride * width;
+            INFO("width ", width, " stride ", stride, " chunk ", chunk);
+            CHECK(chunk >= 1);
+            CHECK((pixels % tile == 0 || pixels >= 8 * tile));
+            if (chunk > 1) {  // and is the smallest such chunk
+                const int fewer = (chunk - 1) * stride * width;
+                CHECK_FALSE((fewer % tile == 0 || fewer >= 8 * tile));
+            }
+        }
+    if (tile == 12) {  // AVX-512: D0's narrow maps
+        CHECK(nn::expand_min_chunk(16, 1) == 3);  // 48 pixels, 4 tiles
+        CHECK(nn::expand_min_chunk(32, 1) == 3);  // 96
+        CHECK(nn::expand_min_chunk(32, 2) == 2);  // 128
+        CHECK(nn::expand_min_chunk(256, 1) == 1);
+    }
+}

@@ -68,6 +68,10 @@ TEST_CASE("row window: geometry of a chunk, and requests the buffer cannot serve
     CHECK(wide.chunk == 1);
     CHECK(wide.window_rows == 5);
     CHECK(wide.buffer_rows == 10);
+    // ...unless the caller asks for more (expand_depthwise: whole GEMM tiles per chunk).
+    const RowWindowGeometry wider = RowWindowGeometry::plan(1 << 20, 5, 1, 256 * 1024, 3);
+    CHECK(wider.chunk == 3);
+    CHECK(wider.window_rows == 7);
 
     std::vector<float> buffer(8 * 2);
     SlidingRowWindow win(buffer.data(), 8, 2);
