@@ -386,12 +386,13 @@ inline CocoEvaluation evaluate_coco(const CocoDataset& gt, const std::vector<Coc
     // pycocotools' precision table holds T x R x K x A x M doubles, 97 KB per category with
     // three maxDets: an annotation file listing millions of categories (a few tens of MB of
     // JSON) or a long maxDets list would need terabytes. Refused before anything is allocated.
-    const double table_cells = static_cast<double>(d::kT * kCocoRecallCount * d::kA) * static_cast<double>(K) * static_cast<double>(M);
+    const std::size_t cells_per_category_and_max_dets = d::kT * kCocoRecallCount * d::kA;
+    const double table_cells = static_cast<double>(cells_per_category_and_max_dets) * static_cast<double>(K) * static_cast<double>(M);
     if (table_cells > static_cast<double>(kMaxCocoPrecisionCells))
         fail("categories", opt.annotations_name,
              cat(K, " categories x ", M, " maxDets values need a precision table of ", table_cells * 8.0 / (1u << 30),
                  " GiB (pycocotools' layout); at most ", kMaxCocoPrecisionCells, " cells (2 GiB) are allowed, ",
-                 kMaxCocoPrecisionCells / (d::kT * kCocoRecallCount * d::kA * 3), " categories with three maxDets"));
+                 kMaxCocoPrecisionCells / (cells_per_category_and_max_dets * 3), " categories with three maxDets"));
 
     std::unordered_map<std::int64_t, std::size_t> image_index, category_index;
     for (std::size_t i = 0; i < I; ++i) image_index.emplace(images[i], i);
@@ -431,7 +432,7 @@ inline CocoEvaluation evaluate_coco(const CocoDataset& gt, const std::vector<Coc
     std::stable_sort(gt_keys.begin(), gt_keys.end(), by_key);
     std::stable_sort(dt_keys.begin(), dt_keys.end(), by_key);
 
-    ev.precision.assign(d::kT * kCocoRecallCount * K * d::kA * M, -1.0);
+    ev.precision.assign(cells_per_category_and_max_dets * K * M, -1.0);
     ev.recall.assign(d::kT * K * d::kA * M, -1.0);
     const std::size_t max_det = static_cast<std::size_t>(ev.max_dets.back());
     std::vector<std::array<d::ImageEval, d::kA>> evaluated;  // images of category k with entries
